@@ -1,0 +1,193 @@
+#include "core/config.hpp"
+
+#include <simdjson.h>
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace p2p {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+const char* type_name(od::json_type t) {
+  switch (t) {
+    case od::json_type::array:
+      return "an array";
+    case od::json_type::object:
+      return "an object";
+    case od::json_type::number:
+      return "a number";
+    case od::json_type::string:
+      return "a string";
+    case od::json_type::boolean:
+      return "a boolean";
+    case od::json_type::null:
+      return "null";
+  }
+  return "something else";
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::string& source) : source_(source) {}
+
+  [[noreturn]] void fail(std::string_view field, const std::string& what) const {
+    if (field.empty()) throw ConfigError(source_ + ": " + what);
+    throw ConfigError(source_ + ": field '" + std::string(field) + "': " + what);
+  }
+
+  od::json_type type_of(std::string_view field, od::value& v) const {
+    od::json_type t;
+    if (v.type().get(t)) fail(field, "is not valid JSON");
+    return t;
+  }
+
+  std::string string(std::string_view field, od::value& v) const {
+    const od::json_type t = type_of(field, v);
+    if (t != od::json_type::string) fail(field, std::string("expected a string, got ") + type_name(t));
+    std::string_view s;
+    if (v.get_string().get(s)) fail(field, "is not a valid JSON string");
+    return std::string(s);
+  }
+
+  uint64_t integer(std::string_view field, od::value& v, uint64_t min, uint64_t max) const {
+    const od::json_type t = type_of(field, v);
+    if (t != od::json_type::number)
+      fail(field, std::string("expected an integer, got ") + type_name(t));
+    int64_t n;
+    if (v.get_int64().get(n)) fail(field, "expected an integer, got a non-integral number");
+    if (n < 0 || static_cast<uint64_t>(n) < min || static_cast<uint64_t>(n) > max)
+      fail(field, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                      std::to_string(n));
+    return static_cast<uint64_t>(n);
+  }
+
+  bool boolean(std::string_view field, od::value& v) const {
+    const od::json_type t = type_of(field, v);
+    if (t != od::json_type::boolean) fail(field, std::string("expected true or false, got ") + type_name(t));
+    bool b;
+    if (v.get_bool().get(b)) fail(field, "is not a valid boolean");
+    return b;
+  }
+
+  std::optional<HttpUrl> peer_url(std::string_view field, od::value& v) const {
+    if (type_of(field, v) == od::json_type::null) return std::nullopt;
+    const std::string s = string(field, v);
+    if (s.empty()) return std::nullopt;
+    std::string why;
+    auto url = parse_http_url(s, &why);
+    if (!url) fail(field, "'" + s + "' is not a peer URL: " + why);
+    return url;
+  }
+
+ private:
+  const std::string& source_;
+};
+
+}  // namespace
+
+std::string default_peer_name(const std::filesystem::path& file) {
+  std::string stem = file.stem().string();
+  if (stem.empty()) return "Peer";
+  stem[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(stem[0])));
+  return stem;
+}
+
+Config parse_config(std::string_view json, const std::string& source) {
+  Reader r(source);
+  Config cfg;
+  cfg.source = source;
+  cfg.name = default_peer_name(source);
+
+  simdjson::padded_string padded(json);
+  od::parser parser;
+  od::document doc;
+  if (parser.iterate(padded).get(doc)) r.fail("", "is not valid JSON");
+  od::object obj;
+  if (doc.get_object().get(obj)) r.fail("", "must hold a JSON object { ... }");
+
+  bool seen_ip = false, seen_rest = false, seen_grpc = false, seen_dir = false;
+  std::string directory;
+  for (auto field_result : obj) {
+    od::field field;
+    if (std::move(field_result).get(field)) r.fail("", "is not valid JSON");
+    std::string_view key_view;
+    if (field.unescaped_key().get(key_view)) r.fail("", "has an invalid key");
+    const std::string key(key_view);
+    od::value v = field.value();
+    if (key == "ip") {
+      cfg.ip = r.string(key, v);
+      if (cfg.ip.empty()) r.fail(key, "is empty");
+      seen_ip = true;
+    } else if (key == "rest_port") {
+      cfg.rest_port = static_cast<uint16_t>(r.integer(key, v, 0, 65535));
+      seen_rest = true;
+    } else if (key == "grpc_port") {
+      cfg.grpc_port = static_cast<uint16_t>(r.integer(key, v, 0, 65535));
+      seen_grpc = true;
+    } else if (key == "directory") {
+      directory = r.string(key, v);
+      if (directory.empty()) r.fail(key, "is empty");
+      seen_dir = true;
+    } else if (key == "peer_titular") {
+      cfg.peer_titular = r.peer_url(key, v);
+    } else if (key == "peer_suplente") {
+      cfg.peer_suplente = r.peer_url(key, v);
+    } else if (key == "name") {
+      cfg.name = r.string(key, v);
+      if (cfg.name.empty()) r.fail(key, "is empty");
+    } else if (key == "advertise_host") {
+      cfg.advertise_host = r.string(key, v);
+    } else if (key == "timeout_ms") {
+      cfg.timeout_ms = static_cast<uint32_t>(r.integer(key, v, 1, 600000));
+    } else if (key == "ttl") {
+      cfg.ttl = static_cast<uint32_t>(r.integer(key, v, 0, 64));
+    } else if (key == "chunk_size") {
+      cfg.chunk_size = static_cast<uint32_t>(r.integer(key, v, 1024, 2 * 1024 * 1024));
+    } else if (key == "max_upload_bytes") {
+      cfg.max_upload_bytes = r.integer(key, v, 0, INT64_MAX);
+    } else if (key == "allow_overwrite") {
+      cfg.allow_overwrite = r.boolean(key, v);
+    } else if (key == "threads") {
+      cfg.threads = static_cast<uint32_t>(r.integer(key, v, 1, 64));
+    } else {
+      cfg.unknown_fields.push_back(key);
+    }
+  }
+  if (!doc.current_location().error()) r.fail("", "has text after the JSON object");
+
+  if (!seen_ip) r.fail("ip", "is required (the address to listen on, e.g. \"0.0.0.0\")");
+  if (!seen_rest) r.fail("rest_port", "is required (the REST port, e.g. 8001)");
+  if (!seen_grpc) r.fail("grpc_port", "is required (the gRPC port, e.g. 50051)");
+  if (!seen_dir) r.fail("directory", "is required (the folder to share)");
+  if (cfg.rest_port != 0 && cfg.rest_port == cfg.grpc_port)
+    r.fail("grpc_port", "must differ from rest_port");
+
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(directory, ec);
+  if (ec) r.fail("directory", "'" + directory + "': " + ec.message());
+  const auto status = std::filesystem::status(dir, ec);
+  if (ec || !std::filesystem::exists(status))
+    r.fail("directory", "'" + directory + "' does not exist");
+  if (!std::filesystem::is_directory(status))
+    r.fail("directory", "'" + directory + "' is not a directory");
+  cfg.directory = std::filesystem::canonical(dir, ec);
+  if (ec) r.fail("directory", "'" + directory + "': " + ec.message());
+  return cfg;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec(errno, std::generic_category());
+    throw ConfigError(file.string() + ": cannot read the config file: " + ec.message());
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), file.string());
+}
+
+}  // namespace p2p

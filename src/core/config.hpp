@@ -1,0 +1,50 @@
+// A peer's configuration file (DESIGN.md section 5): the seed's format plus our defaults.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/uri.hpp"
+
+namespace p2p {
+
+struct Config {
+  std::string source;  // the file it was read from
+  std::string ip;
+  uint16_t rest_port = 0;
+  uint16_t grpc_port = 0;
+  std::filesystem::path directory;  // absolute, canonical
+  std::optional<HttpUrl> peer_titular;
+  std::optional<HttpUrl> peer_suplente;
+  std::string name;            // log tag, default from the file name: peer1.json -> Peer1
+  std::string advertise_host;  // empty: derive (DESIGN.md section 4)
+  uint32_t timeout_ms = 3000;
+  uint32_t ttl = 3;
+  uint32_t chunk_size = 65536;
+  uint64_t max_upload_bytes = 0;  // 0: no limit but the disk
+  bool allow_overwrite = false;
+  uint32_t threads = 1;
+  std::vector<std::string> unknown_fields;  // reported as warnings, not errors
+};
+
+// "FILE: field 'X': what is wrong" — the peer prints it and exits 2.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates a config file. A relative directory is taken relative to the
+// working directory. Throws ConfigError.
+Config load_config(const std::filesystem::path& file);
+
+// The same from text already in memory (`source` names it in errors).
+Config parse_config(std::string_view json, const std::string& source);
+
+// "peer1.json" -> "Peer1"
+std::string default_peer_name(const std::filesystem::path& file);
+
+}  // namespace p2p

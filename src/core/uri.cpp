@@ -1,0 +1,145 @@
+#include "core/uri.hpp"
+
+#include <charconv>
+
+namespace p2p {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool unreserved(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+}  // namespace
+
+std::string percent_encode_path(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(path.size());
+  for (unsigned char c : path) {
+    if (unreserved(c) || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string file_uri(std::string_view absolute_path) {
+  return "file://" + percent_encode_path(absolute_path);
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view key,
+                                       bool* malformed) {
+  if (malformed) *malformed = false;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    const std::string_view k = pair.substr(0, eq);
+    if (k != key) continue;
+    const std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    auto decoded = percent_decode(v);
+    if (!decoded && malformed) *malformed = true;
+    return decoded;
+  }
+  return std::nullopt;
+}
+
+std::string host_port(std::string_view host, uint16_t port) {
+  std::string out;
+  if (host.find(':') != std::string_view::npos) {
+    out.append("[").append(host).append("]");
+  } else {
+    out.append(host);
+  }
+  out.append(":").append(std::to_string(port));
+  return out;
+}
+
+std::string HttpUrl::str() const { return (tls ? "https://" : "http://") + host_port(host, port); }
+
+std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why) {
+  auto fail = [&](const char* msg) -> std::optional<HttpUrl> {
+    if (why) *why = msg;
+    return std::nullopt;
+  };
+  HttpUrl out;
+  if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+    out.port = 80;
+  } else if (url.starts_with("https://")) {
+    url.remove_prefix(8);
+    out.tls = true;
+    out.port = 443;
+  } else {
+    return fail("must start with http:// or https://");
+  }
+  if (url.ends_with('/')) url.remove_suffix(1);
+  if (url.find_first_of("/?#@ ") != std::string_view::npos)
+    return fail("must be scheme://host:port with no path, query or user");
+  std::string_view host = url;
+  std::string_view port;
+  if (url.starts_with('[')) {
+    const size_t close = url.find(']');
+    if (close == std::string_view::npos) return fail("has an unclosed '[' in the host");
+    host = url.substr(1, close - 1);
+    std::string_view rest = url.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return fail("has text after the IPv6 host");
+      port = rest.substr(1);
+    }
+  } else {
+    const size_t colon = url.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = url.substr(0, colon);
+      port = url.substr(colon + 1);
+      if (host.find(':') != std::string_view::npos)
+        return fail("has an IPv6 host without brackets");
+    }
+  }
+  if (host.empty()) return fail("has no host");
+  if (!port.empty() || url.ends_with(':')) {
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || ptr != port.data() + port.size() || value == 0 || value > 65535)
+      return fail("has a port that is not a number from 1 to 65535");
+    out.port = static_cast<uint16_t>(value);
+  }
+  out.host = std::string(host);
+  return out;
+}
+
+}  // namespace p2p

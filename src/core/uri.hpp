@@ -1,0 +1,42 @@
+// URI pieces without any I/O: percent-encoding, query strings, peer URLs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace p2p {
+
+// Percent-encodes every byte outside RFC 3986 "unreserved" and '/', so an absolute path
+// becomes the path of a file:// URI ("a b/ñ" -> "a%20b/%C3%B1").
+std::string percent_encode_path(std::string_view path);
+
+// "file://" + percent_encode_path(absolute_path).
+std::string file_uri(std::string_view absolute_path);
+
+// Percent-decoding of one query component ('+' is a space, as HTML forms and the Python
+// original's framework read it). nullopt when a '%' is not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view s);
+
+// The decoded value of the first `key` in a query string ("a=1&archivo=x%20y").
+// nullopt when absent; throws nothing, a malformed escape makes the value nullopt too,
+// with *malformed set when given.
+std::optional<std::string> query_value(std::string_view query, std::string_view key,
+                                       bool* malformed = nullptr);
+
+// http://HOST:PORT[/] as the config and POST /peers give it.
+struct HttpUrl {
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 80;
+  bool tls = false;  // https
+  std::string str() const;  // normalised: scheme://host:port
+};
+
+// nullopt with *why set when the URL is not http(s)://host[:port][/].
+std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why = nullptr);
+
+// "host:port", bracketing IPv6 literals.
+std::string host_port(std::string_view host, uint16_t port);
+
+}  // namespace p2p

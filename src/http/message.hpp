@@ -1,0 +1,38 @@
+// HTTP requests and responses as the server hands them to a handler and writes them back.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <string>
+#include <string_view>
+
+namespace p2p::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target: "/buscar?archivo=x"
+  std::string body;
+  bool keep_alive = true;
+  int http_minor = 1;
+  asio::ip::tcp::endpoint local;   // where the request arrived
+  asio::ip::tcp::endpoint remote;  // who sent it
+
+  std::string_view path() const;
+  std::string_view query() const;  // after '?', without it; empty when none
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  bool close = false;  // close the connection after this response
+};
+
+std::string_view reason_phrase(int status);
+
+// {"error": message} with the given status; the one shape of every error body.
+Response json_error(int status, std::string_view message);
+
+// Appends the serialised response (status line, headers, body unless omit_body) to out.
+void serialize(const Response& r, const Request* req, bool omit_body, std::string& out);
+
+}  // namespace p2p::http

@@ -1,0 +1,120 @@
+#include "http/request_parser.hpp"
+
+namespace p2p::http {
+namespace {
+
+RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+
+// Each header line costs its ": " and CRLF beyond the bytes the callbacks see.
+constexpr size_t kHeaderLineOverhead = 4;
+
+}  // namespace
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &RequestParser::on_message_begin;
+  settings_.on_url = &RequestParser::on_url;
+  settings_.on_header_field = &RequestParser::on_header_field;
+  settings_.on_header_value = &RequestParser::on_header_value;
+  settings_.on_headers_complete = &RequestParser::on_headers_complete;
+  settings_.on_body = &RequestParser::on_body;
+  settings_.on_message_complete = &RequestParser::on_message_complete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+int RequestParser::fail(int status, std::string message) {
+  error_status_ = status;
+  error_message_ = std::move(message);
+  return HPE_USER;
+}
+
+bool RequestParser::count_header_bytes(size_t n) {
+  header_bytes_ += n;
+  return header_bytes_ <= limits_.max_header_bytes;
+}
+
+int RequestParser::on_message_begin(llhttp_t* p) {
+  auto& s = self(p);
+  s.in_message_ = true;
+  s.header_bytes_ = 0;
+  s.req_.target.clear();
+  s.req_.body.clear();
+  return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, size_t len) {
+  auto& s = self(p);
+  if (!s.count_header_bytes(len))
+    return s.fail(414, "request target is longer than " +
+                           std::to_string(s.limits_.max_header_bytes) + " bytes");
+  s.req_.target.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char*, size_t len) {
+  auto& s = self(p);
+  if (!s.count_header_bytes(len + kHeaderLineOverhead))
+    return s.fail(431, "request headers are larger than " +
+                           std::to_string(s.limits_.max_header_bytes) + " bytes");
+  return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char*, size_t len) {
+  auto& s = self(p);
+  if (!s.count_header_bytes(len))
+    return s.fail(431, "request headers are larger than " +
+                           std::to_string(s.limits_.max_header_bytes) + " bytes");
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  auto& s = self(p);
+  s.req_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  s.req_.http_minor = p->http_minor;
+  const bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+  if (has_body && (p->method == HTTP_GET || p->method == HTTP_HEAD))
+    return s.fail(400, "a GET request may not carry a body");
+  if (!(p->flags & F_CHUNKED) && p->content_length > s.limits_.max_body_bytes)
+    return s.fail(413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) +
+                           " bytes");
+  return 0;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
+  auto& s = self(p);
+  if (s.req_.body.size() + len > s.limits_.max_body_bytes)
+    return s.fail(413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) +
+                           " bytes");
+  s.req_.body.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  auto& s = self(p);
+  s.req_.keep_alive = llhttp_should_keep_alive(p) != 0;
+  s.in_message_ = false;
+  return HPE_PAUSED;
+}
+
+RequestParser::Result RequestParser::feed(std::string_view data) {
+  if (paused_) {
+    llhttp_resume(&parser_);
+    paused_ = false;
+  }
+  if (error_status_ != 0) return {State::error, 0};
+  const llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  if (err == HPE_OK) return {State::need_more, data.size()};
+  if (err == HPE_PAUSED) {
+    paused_ = true;
+    const size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data.data());
+    return {State::request_ready, used};
+  }
+  if (error_status_ == 0) {
+    error_status_ = err == HPE_INVALID_VERSION ? 505 : 400;
+    error_message_ = std::string("malformed HTTP request: ") + llhttp_get_error_reason(&parser_);
+  }
+  return {State::error, data.size()};
+}
+
+}  // namespace p2p::http

@@ -1,0 +1,172 @@
+#include "http/server.hpp"
+
+#include <array>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace p2p::http {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Best effort, never blocking: a response to a client we are about to drop.
+void send_and_forget(asio::ip::tcp::socket& socket, const Response& r) {
+  std::string out;
+  serialize(r, nullptr, false, out);
+  std::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(out), ec);
+}
+
+// The watchdog's view of one connection: when its deadline passes, the reader is cancelled.
+struct Deadline {
+  Clock::time_point at;
+};
+
+// True when the deadline passed; false when cancelled because the connection ended first.
+asio::awaitable<bool> watchdog(Deadline& deadline) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    if (deadline.at <= Clock::now()) co_return true;
+    timer.expires_at(deadline.at);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec) co_return false;
+  }
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& ctx, Handler handler, ServerLimits limits)
+    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(ctx) {}
+
+asio::ip::tcp::endpoint Server::listen(const std::string& ip, uint16_t port) {
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  if (ep.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint();
+}
+
+void Server::start() { asio::co_spawn(ctx_, accept_loop(), asio::detached); }
+
+void Server::stop() {
+  std::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  for (;;) {
+    asio::ip::tcp::socket socket(asio::make_strand(ctx_));
+    auto [ec] = co_await acceptor_.async_accept(socket, use_nothrow);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: say so, breathe, keep serving the connections we have.
+      spdlog::warn("HTTP accept failed: {}", ec.message());
+      asio::steady_timer pause(ctx_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    if (connections_.load(std::memory_order_relaxed) >= limits_.max_connections) {
+      send_and_forget(socket, [] {
+        auto r = json_error(503, "too many connections; try again later");
+        r.close = true;
+        return r;
+      }());
+      continue;
+    }
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  struct Release {
+    std::atomic<size_t>& n;
+    ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } release{connections_};
+
+  std::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  const auto local = socket.local_endpoint(ec);
+  const auto remote = socket.remote_endpoint(ec);
+
+  Deadline deadline{Clock::now() + limits_.idle_timeout};
+  RequestParser parser(limits_.parser);
+  bool timed_out = false;
+  uint64_t served = 0;
+
+  auto reader = [&]() -> asio::awaitable<void> {
+    std::array<char, 16 * 1024> buf;
+    std::string out;
+    for (;;) {
+      auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_nothrow);
+      if (rec) co_return;
+      std::string_view data(buf.data(), n);
+      bool close = false;
+      while (!data.empty() && !close) {
+        const auto res = parser.feed(data);
+        data.remove_prefix(res.consumed);
+        if (res.state == RequestParser::State::need_more) break;
+        if (res.state == RequestParser::State::error) {
+          auto r = json_error(parser.error_status(), parser.error_message());
+          r.close = true;
+          serialize(r, nullptr, false, out);
+          close = true;
+          break;
+        }
+        deadline.at = Clock::now() + limits_.idle_timeout;
+        ++served;
+        Request& req = parser.request();
+        req.local = local;
+        req.remote = remote;
+        Response r = co_await handler_(req);
+        if (!req.keep_alive) r.close = true;
+        serialize(r, &req, req.method == "HEAD", out);
+        close = r.close;
+      }
+      if (!out.empty()) {
+        deadline.at = Clock::now() + limits_.idle_timeout;
+        auto [wec, written] = co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
+        if (wec) co_return;
+        out.clear();
+      }
+      if (close) {
+        socket.shutdown(asio::socket_base::shutdown_send, ec);
+        co_return;
+      }
+      // A request that is still arriving must finish within the timeout that started
+      // with its first bytes; an idle keep-alive connection gets a fresh one.
+      if (!parser.mid_request()) deadline.at = Clock::now() + limits_.idle_timeout;
+    }
+  };
+
+  auto guard = [&]() -> asio::awaitable<void> {
+    timed_out = co_await watchdog(deadline);
+  };
+
+  co_await (reader() || guard());
+  // A connection that never completed a request, or stopped halfway through one, is told
+  // why it is closed; an idle keep-alive connection is closed silently, since a client may
+  // be sending its next request at this very moment and would misread a 408.
+  if (timed_out && (parser.mid_request() || served == 0)) {
+    auto r = json_error(408, "request not received in time");
+    r.close = true;
+    send_and_forget(socket, r);
+  }
+  socket.close(ec);
+}
+
+}  // namespace p2p::http

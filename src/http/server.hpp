@@ -1,0 +1,53 @@
+// HTTP/1.1 server on Asio C++20 coroutines: one coroutine per connection, keep-alive and
+// pipelining, header/idle timeout, a bound on connections.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "http/message.hpp"
+#include "http/request_parser.hpp"
+
+namespace p2p::http {
+
+using Handler = std::function<asio::awaitable<Response>(Request&)>;
+
+struct ServerLimits {
+  ParserLimits parser;
+  std::chrono::milliseconds idle_timeout{30000};  // no complete request within it -> 408
+  size_t max_connections = 10000;                 // beyond it: 503 and close
+};
+
+class Server {
+ public:
+  Server(asio::io_context& ctx, Handler handler, ServerLimits limits = {});
+
+  // Binds and listens; returns the bound endpoint (the real port when port is 0).
+  // Throws std::system_error.
+  asio::ip::tcp::endpoint listen(const std::string& ip, uint16_t port);
+
+  // Starts accepting on the io_context.
+  void start();
+
+  // Stops accepting; connections already open finish their current request.
+  void stop();
+
+  size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+
+  asio::io_context& ctx_;
+  Handler handler_;
+  ServerLimits limits_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::atomic<size_t> connections_{0};
+};
+
+}  // namespace p2p::http

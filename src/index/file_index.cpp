@@ -1,0 +1,88 @@
+#include "index/file_index.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/names.hpp"
+#include "core/uri.hpp"
+
+namespace p2p {
+
+const FileEntry* IndexSnapshot::find(std::string_view name) const {
+  const auto it = keys.find(name_key(name));
+  return it == keys.end() ? nullptr : &files[it->second];
+}
+
+FileIndex::FileIndex(std::filesystem::path folder) : folder_(std::move(folder)) {
+  current_.store(std::make_shared<const IndexSnapshot>());
+}
+
+std::optional<FileEntry> FileIndex::stat_entry(const std::string& name) const {
+  if (!valid_file_name(name) || is_temp_name(name)) return std::nullopt;
+  struct stat st;
+  const std::string path = (folder_ / name).string();
+  // lstat: a symlink is never listed, whatever it points at.
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  FileEntry e;
+  e.name = name;
+  e.size = static_cast<uint64_t>(st.st_size);
+  e.uri = file_uri(path);
+  e.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return e;
+}
+
+void FileIndex::rescan() {
+  std::vector<FileEntry> files;
+  if (DIR* dir = ::opendir(folder_.c_str())) {
+    while (const dirent* d = ::readdir(dir)) {
+      if (d->d_type != DT_REG && d->d_type != DT_UNKNOWN) continue;
+      if (auto e = stat_entry(d->d_name)) files.push_back(std::move(*e));
+    }
+    ::closedir(dir);
+  }
+  std::lock_guard lock(writer_);
+  publish(std::move(files));
+}
+
+void FileIndex::refresh(const std::vector<std::string>& names) {
+  std::lock_guard lock(writer_);
+  const auto old = current_.load();
+  std::map<std::string, std::optional<FileEntry>> changes;
+  for (const auto& n : names) changes.emplace(n, std::nullopt);
+  for (auto& [n, e] : changes) e = stat_entry(n);
+
+  std::vector<FileEntry> files;
+  files.reserve(old->files.size() + changes.size());
+  for (const auto& f : old->files)
+    if (!changes.contains(f.name)) files.push_back(f);
+  for (auto& [n, e] : changes)
+    if (e) files.push_back(std::move(*e));
+  publish(std::move(files));
+}
+
+void FileIndex::publish(std::vector<FileEntry> files) {
+  auto snap = std::make_shared<IndexSnapshot>();
+  std::sort(files.begin(), files.end(),
+            [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
+  snap->files = std::move(files);
+  snap->keys.reserve(snap->files.size());
+  for (size_t i = 0; i < snap->files.size(); ++i) {
+    // Two names equal but for case: the first in byte order wins, the same on every call.
+    snap->keys.emplace(name_key(snap->files[i].name), i);
+    snap->total_bytes += snap->files[i].size;
+  }
+  current_.store(std::move(snap));
+}
+
+std::optional<FileEntry> FileIndex::find(std::string_view name) const {
+  const auto snap = current_.load();
+  if (const FileEntry* e = snap->find(name)) return *e;
+  return std::nullopt;
+}
+
+}  // namespace p2p

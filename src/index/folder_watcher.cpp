@@ -1,0 +1,91 @@
+#include "index/folder_watcher.hpp"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <system_error>
+
+#include "core/names.hpp"
+
+namespace p2p {
+namespace {
+
+constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
+                           IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+
+int watch_folder(const std::filesystem::path& folder) {
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "inotify_init1");
+  if (::inotify_add_watch(fd, folder.c_str(), kMask) < 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::system_error(err, std::generic_category(), "inotify_add_watch " + folder.string());
+  }
+  return fd;
+}
+
+}  // namespace
+
+FolderWatcher::FolderWatcher(asio::any_io_executor ex, FileIndex& index)
+    : index_(index), fd_(ex, watch_folder(index.folder())) {}
+
+void FolderWatcher::stop() {
+  std::error_code ignored;
+  fd_.close(ignored);
+}
+
+asio::awaitable<void> FolderWatcher::run() {
+  alignas(inotify_event) std::array<char, 64 * 1024> buf;
+  asio::steady_timer settle(fd_.get_executor());
+  std::set<std::string> pending;
+  bool rescan = false;
+  for (;;) {
+    // Wait for the first event, then keep reading what arrives within kSettle.
+    auto deadline = std::chrono::steady_clock::time_point::max();
+    for (;;) {
+      if (pending.empty() && !rescan) {
+        auto [ec] = co_await fd_.async_wait(asio::posix::descriptor_base::wait_read,
+                                            asio::experimental::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        deadline = std::chrono::steady_clock::now() + kSettle;
+      } else if (std::chrono::steady_clock::now() >= deadline) {
+        break;
+      } else {
+        settle.expires_at(deadline);
+        co_await settle.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+        if (!fd_.is_open()) co_return;
+      }
+      for (;;) {
+        const ssize_t n = ::read(fd_.native_handle(), buf.data(), buf.size());
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+          const auto* ev = reinterpret_cast<const inotify_event*>(buf.data() + off);
+          off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+          if (ev->mask & IN_Q_OVERFLOW) rescan = true;
+          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+            spdlog::error("The shared folder {} was removed or moved away",
+                          index_.folder().string());
+          if (ev->len == 0) continue;
+          const std::string name(ev->name);
+          if (!is_temp_name(name)) pending.insert(name);
+        }
+      }
+    }
+    if (rescan) {
+      index_.rescan();
+    } else if (!pending.empty()) {
+      index_.refresh(std::vector<std::string>(pending.begin(), pending.end()));
+    }
+    pending.clear();
+    rescan = false;
+  }
+}
+
+}  // namespace p2p

@@ -1,0 +1,40 @@
+// p2p-peer: shares a folder over REST (metadata) and gRPC (bytes).
+#include <CLI/CLI.hpp>
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "peer/peer.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"p2p-peer: shares a folder with the p2p-share network"};
+  std::string config_path;
+  app.add_option("file", config_path, "peer config file (JSON)");
+  app.add_option("-c,--config", config_path, "peer config file (JSON)");
+  CLI11_PARSE(app, argc, argv);
+  if (config_path.empty()) {
+    std::fprintf(stderr, "p2p-peer: a config file is required: p2p-peer --config peer1.json\n");
+    return 2;
+  }
+
+  p2p::Config cfg;
+  try {
+    cfg = p2p::load_config(config_path);
+  } catch (const p2p::ConfigError& e) {
+    std::fprintf(stderr, "p2p-peer: %s\n", e.what());
+    return 2;
+  }
+  p2p::log::init(cfg.name);
+
+  try {
+    p2p::Peer peer(std::move(cfg));
+    return peer.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("Cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,48 @@
+// The REST routes of DESIGN.md section 4: what each answers, with no sockets in sight.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/config.hpp"
+#include "http/message.hpp"
+#include "index/file_index.hpp"
+
+namespace p2p {
+
+class RestApi {
+ public:
+  RestApi(const Config& cfg, FileIndex& index);
+
+  asio::awaitable<http::Response> handle(http::Request& req);
+
+  // The gRPC port actually bound (config may say 0).
+  void set_grpc_port(uint16_t port) { grpc_port_.store(port); }
+  // From now on every request gets 503.
+  void set_shutting_down() { shutting_down_.store(true); }
+
+  // Where this peer's gRPC server is reachable by whoever sent `req` (DESIGN.md section 4).
+  std::string grpc_address_for(const http::Request& req) const;
+
+ private:
+  http::Response listado();
+  http::Response buscar(const http::Request& req);
+  http::Response health();
+
+  const Config& cfg_;
+  FileIndex& index_;
+  std::atomic<uint16_t> grpc_port_;
+  std::atomic<bool> shutting_down_{false};
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  // /listado is rebuilt only when the index publishes a new snapshot.
+  std::mutex listing_mutex_;
+  std::shared_ptr<const IndexSnapshot> listing_snapshot_;
+  std::string listing_body_;
+};
+
+}  // namespace p2p

@@ -1,0 +1,163 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/config.hpp"
+
+using namespace p2p;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/p2p-config-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string base(const fs::path& dir, const std::string& extra = "") {
+  return R"({"ip":"127.0.0.1","rest_port":8001,"grpc_port":50051,"directory":")" + dir.string() +
+         "\"" + extra + "}";
+}
+
+// The ConfigError message for `json`; fails the test when it parses.
+std::string error_of(const std::string& json, const std::string& source = "peerX.json") {
+  try {
+    parse_config(json, source);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  FAIL("config was accepted: " << json);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the seed's config parses with defaults") {
+  TempDir d;
+  const auto cfg = parse_config(
+      base(d.path, R"(,"peer_titular":"http://127.0.0.1:8002","peer_suplente":"http://127.0.0.1:8003")"),
+      "configs/peer1.json");
+  CHECK(cfg.ip == "127.0.0.1");
+  CHECK(cfg.rest_port == 8001);
+  CHECK(cfg.grpc_port == 50051);
+  CHECK(cfg.directory == fs::canonical(d.path));
+  REQUIRE(cfg.peer_titular);
+  CHECK(cfg.peer_titular->port == 8002);
+  CHECK(cfg.peer_suplente->port == 8003);
+  CHECK(cfg.name == "Peer1");
+  CHECK(cfg.timeout_ms == 3000);
+  CHECK(cfg.ttl == 3);
+  CHECK(cfg.chunk_size == 65536);
+  CHECK(cfg.max_upload_bytes == 0);
+  CHECK_FALSE(cfg.allow_overwrite);
+  CHECK(cfg.threads == 1);
+  CHECK(cfg.advertise_host.empty());
+}
+
+TEST_CASE("optional fields") {
+  TempDir d;
+  const auto cfg = parse_config(base(d.path, R"(,"name":"Alpha","advertise_host":"h1",
+      "timeout_ms":500,"ttl":0,"chunk_size":131072,"max_upload_bytes":1000,
+      "allow_overwrite":true,"threads":2,"peer_titular":null,"peer_suplente":"","extra":[1,2])"),
+                                "p.json");
+  CHECK(cfg.name == "Alpha");
+  CHECK(cfg.advertise_host == "h1");
+  CHECK(cfg.timeout_ms == 500);
+  CHECK(cfg.ttl == 0);
+  CHECK(cfg.chunk_size == 131072);
+  CHECK(cfg.max_upload_bytes == 1000);
+  CHECK(cfg.allow_overwrite);
+  CHECK(cfg.threads == 2);
+  CHECK_FALSE(cfg.peer_titular);
+  CHECK_FALSE(cfg.peer_suplente);
+  REQUIRE(cfg.unknown_fields.size() == 1);
+  CHECK(cfg.unknown_fields[0] == "extra");
+}
+
+TEST_CASE("missing required fields are named") {
+  TempDir d;
+  const std::string dir = d.path.string();
+  CHECK(error_of(R"({"rest_port":1,"grpc_port":2,"directory":")" + dir + "\"}").find("'ip'") !=
+        std::string::npos);
+  CHECK(error_of(R"({"ip":"x","grpc_port":2,"directory":")" + dir + "\"}").find("'rest_port'") !=
+        std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":1,"directory":")" + dir + "\"}").find("'grpc_port'") !=
+        std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":1,"grpc_port":2})").find("'directory'") !=
+        std::string::npos);
+}
+
+TEST_CASE("wrong types and ranges are named") {
+  TempDir d;
+  const std::string dir = d.path.string();
+  auto msg = error_of(R"({"ip":"x","rest_port":"8001","grpc_port":2,"directory":")" + dir + "\"}",
+                      "configs/peer9.json");
+  CHECK(msg.find("configs/peer9.json") != std::string::npos);
+  CHECK(msg.find("'rest_port'") != std::string::npos);
+  CHECK(msg.find("string") != std::string::npos);
+  CHECK(error_of(R"({"ip":1,"rest_port":1,"grpc_port":2,"directory":"/"})").find("'ip'") !=
+        std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":70000,"grpc_port":2,"directory":")" + dir + "\"}")
+            .find("65535") != std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":-1,"grpc_port":2,"directory":")" + dir + "\"}")
+            .find("'rest_port'") != std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":1.5,"grpc_port":2,"directory":")" + dir + "\"}")
+            .find("'rest_port'") != std::string::npos);
+  CHECK(error_of(R"({"ip":"x","rest_port":5,"grpc_port":5,"directory":")" + dir + "\"}")
+            .find("'grpc_port'") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"timeout_ms":0)")).find("'timeout_ms'") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"threads":"2")")).find("'threads'") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"allow_overwrite":"yes")")).find("'allow_overwrite'") !=
+        std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"chunk_size":10)")).find("'chunk_size'") != std::string::npos);
+}
+
+TEST_CASE("bad peer URLs are named") {
+  TempDir d;
+  auto msg = error_of(base(d.path, R"(,"peer_titular":"127.0.0.1:8002")"));
+  CHECK(msg.find("'peer_titular'") != std::string::npos);
+  CHECK(msg.find("http://") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"peer_suplente":"http://h:99999")")).find("'peer_suplente'") !=
+        std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"peer_suplente":8003)")).find("'peer_suplente'") !=
+        std::string::npos);
+}
+
+TEST_CASE("directory must exist and be a directory") {
+  TempDir d;
+  auto msg = error_of(R"({"ip":"x","rest_port":1,"grpc_port":2,"directory":")" +
+                      (d.path / "nope").string() + "\"}");
+  CHECK(msg.find("'directory'") != std::string::npos);
+  CHECK(msg.find("does not exist") != std::string::npos);
+  std::ofstream(d.path / "file") << "x";
+  msg = error_of(R"({"ip":"x","rest_port":1,"grpc_port":2,"directory":")" +
+                 (d.path / "file").string() + "\"}");
+  CHECK(msg.find("not a directory") != std::string::npos);
+}
+
+TEST_CASE("malformed documents") {
+  CHECK(error_of("").find("peerX.json") != std::string::npos);
+  CHECK(error_of("{").find("peerX.json") != std::string::npos);
+  CHECK(error_of("[1,2]").find("object") != std::string::npos);
+  CHECK(error_of(R"({"ip":"x"} trailing)").size() > 0);
+}
+
+TEST_CASE("load_config names an unreadable file") {
+  try {
+    load_config("/nonexistent/peer.json");
+    FAIL("accepted a missing file");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("/nonexistent/peer.json") != std::string::npos);
+  }
+}
+
+TEST_CASE("default names") {
+  CHECK(default_peer_name("configs/peer1.json") == "Peer1");
+  CHECK(default_peer_name("alpha.json") == "Alpha");
+}

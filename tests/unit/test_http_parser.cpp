@@ -1,0 +1,110 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "http/message.hpp"
+#include "http/request_parser.hpp"
+
+using namespace p2p::http;
+using State = RequestParser::State;
+
+TEST_CASE("one request") {
+  RequestParser p;
+  const std::string raw = "GET /buscar?archivo=a%20b HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto r = p.feed(raw);
+  REQUIRE(r.state == State::request_ready);
+  CHECK(r.consumed == raw.size());
+  CHECK(p.request().method == "GET");
+  CHECK(p.request().path() == "/buscar");
+  CHECK(p.request().query() == "archivo=a%20b");
+  CHECK(p.request().keep_alive);
+}
+
+TEST_CASE("pipelined requests come out one at a time") {
+  RequestParser p;
+  std::string raw = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n";
+  std::string_view data = raw;
+  std::string seen;
+  for (int i = 0; i < 3; ++i) {
+    auto r = p.feed(data);
+    REQUIRE(r.state == State::request_ready);
+    seen += p.request().target;
+    data.remove_prefix(r.consumed);
+  }
+  CHECK(seen == "/a/b/c");
+  CHECK(data.empty());
+}
+
+TEST_CASE("a request split across reads") {
+  RequestParser p;
+  auto r = p.feed("GET /lis");
+  CHECK(r.state == State::need_more);
+  CHECK(p.mid_request());
+  r = p.feed("tado HTTP/1.1\r\nHost: x\r\n");
+  CHECK(r.state == State::need_more);
+  r = p.feed("\r\n");
+  REQUIRE(r.state == State::request_ready);
+  CHECK(p.request().target == "/listado");
+  CHECK_FALSE(p.mid_request());
+}
+
+TEST_CASE("Connection: close and HTTP/1.0") {
+  RequestParser p;
+  REQUIRE(p.feed("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").state == State::request_ready);
+  CHECK_FALSE(p.request().keep_alive);
+  RequestParser q;
+  REQUIRE(q.feed("GET / HTTP/1.0\r\n\r\n").state == State::request_ready);
+  CHECK_FALSE(q.request().keep_alive);
+  CHECK(q.request().http_minor == 0);
+}
+
+TEST_CASE("limits") {
+  SUBCASE("a long target is 414") {
+    RequestParser p;
+    auto r = p.feed("GET /" + std::string(17 * 1024, 'a') + " HTTP/1.1\r\n\r\n");
+    CHECK(r.state == State::error);
+    CHECK(p.error_status() == 414);
+  }
+  SUBCASE("large headers are 431") {
+    RequestParser p;
+    auto r = p.feed("GET / HTTP/1.1\r\nX-Big: " + std::string(20 * 1024, 'a') + "\r\n\r\n");
+    CHECK(r.state == State::error);
+    CHECK(p.error_status() == 431);
+  }
+  SUBCASE("many small headers are 431 too") {
+    RequestParser p;
+    std::string raw = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 2000; ++i) raw += "X-" + std::to_string(i) + ": v\r\n";
+    CHECK(p.feed(raw).state == State::error);
+    CHECK(p.error_status() == 431);
+  }
+  SUBCASE("a body on GET is 400") {
+    RequestParser p;
+    CHECK(p.feed("GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").state == State::error);
+    CHECK(p.error_status() == 400);
+  }
+  SUBCASE("a POST body is read, within its limit") {
+    RequestParser p;
+    REQUIRE(p.feed("POST /peers HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").state ==
+            State::request_ready);
+    CHECK(p.request().body == "abc");
+    RequestParser q(ParserLimits{.max_header_bytes = 1024, .max_body_bytes = 2});
+    CHECK(q.feed("POST /peers HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc").state == State::error);
+    CHECK(q.error_status() == 413);
+  }
+  SUBCASE("garbage is 400") {
+    RequestParser p;
+    CHECK(p.feed("HELLO\r\n\r\n").state == State::error);
+    CHECK(p.error_status() == 400);
+  }
+}
+
+TEST_CASE("responses serialise with length and JSON type") {
+  std::string out;
+  Response r = json_error(404, "no such route");
+  serialize(r, nullptr, false, out);
+  CHECK(out.starts_with("HTTP/1.1 404 Not Found\r\n"));
+  CHECK(out.find("Content-Type: application/json\r\n") != std::string::npos);
+  CHECK(out.find("Content-Length: " + std::to_string(r.body.size()) + "\r\n") != std::string::npos);
+  CHECK(out.ends_with("\r\n\r\n{\"error\":\"no such route\"}"));
+}

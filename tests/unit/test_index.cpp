@@ -1,0 +1,167 @@
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "core/names.hpp"
+#include "index/file_index.hpp"
+#include "index/folder_watcher.hpp"
+
+using namespace p2p;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/p2p-index-test-XXXXXX";
+    path = fs::canonical(::mkdtemp(tmpl));
+  }
+  ~TempDir() { fs::remove_all(path); }
+  void write(const std::string& name, const std::string& content) const {
+    std::ofstream(path / name, std::ios::binary) << content;
+  }
+};
+
+// Runs the watcher until `done` holds or 3 s pass; returns whether it held.
+bool watch_until(FileIndex& index, const std::function<void()>& change,
+                 const std::function<bool()>& done) {
+  asio::io_context ctx;
+  FolderWatcher watcher(ctx.get_executor(), index);
+  asio::co_spawn(ctx, watcher.run(), asio::detached);
+  asio::steady_timer poll(ctx);
+  const auto start = std::chrono::steady_clock::now();
+  bool held = false;
+  std::function<void()> check = [&] {
+    if (done()) {
+      held = true;
+      watcher.stop();
+      return;
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(3)) {
+      watcher.stop();
+      return;
+    }
+    poll.expires_after(std::chrono::milliseconds(10));
+    poll.async_wait([&](auto) { check(); });
+  };
+  asio::post(ctx, [&] {
+    change();
+    check();
+  });
+  ctx.run();
+  return held;
+}
+
+}  // namespace
+
+TEST_CASE("scan lists regular files with size and URI, skipping the rest") {
+  TempDir d;
+  d.write("b.txt", "hello");
+  d.write("A.txt", "");
+  d.write("my file ñ.txt", "xy");
+  d.write(std::string(kTempPrefix) + "upload", "partial");
+  fs::create_directory(d.path / "sub");
+  fs::create_symlink("/etc/passwd", d.path / "link");
+  FileIndex index(d.path);
+  index.rescan();
+  const auto snap = index.snapshot();
+  REQUIRE(snap->files.size() == 3);
+  CHECK(snap->files[0].name == "A.txt");
+  CHECK(snap->files[1].name == "b.txt");
+  CHECK(snap->files[1].size == 5);
+  CHECK(snap->files[1].uri == "file://" + (d.path / "b.txt").string());
+  CHECK(snap->files[2].uri.ends_with("/my%20file%20%C3%B1.txt"));
+  CHECK(snap->total_bytes == 7);
+}
+
+TEST_CASE("lookup is trimmed, case-insensitive and exact") {
+  TempDir d;
+  d.write("Documento1.txt", "abc");
+  FileIndex index(d.path);
+  index.rescan();
+  CHECK(index.find("documento1.txt"));
+  CHECK(index.find("  DOCUMENTO1.TXT "));
+  CHECK(index.find("documento1.txt")->name == "Documento1.txt");
+  CHECK_FALSE(index.find("documento1"));
+  CHECK_FALSE(index.find("ocumento1.txt"));
+}
+
+TEST_CASE("refresh sees added, changed and removed names") {
+  TempDir d;
+  FileIndex index(d.path);
+  index.rescan();
+  d.write("new.txt", "1234");
+  index.refresh("new.txt");
+  CHECK(index.find("new.txt")->size == 4);
+  d.write("new.txt", "12345678");
+  index.refresh("new.txt");
+  CHECK(index.find("new.txt")->size == 8);
+  fs::remove(d.path / "new.txt");
+  index.refresh("new.txt");
+  CHECK_FALSE(index.find("new.txt"));
+}
+
+TEST_CASE("an old snapshot stays valid while the index changes") {
+  TempDir d;
+  d.write("keep.txt", "x");
+  FileIndex index(d.path);
+  index.rescan();
+  const auto before = index.snapshot();
+  fs::remove(d.path / "keep.txt");
+  index.rescan();
+  CHECK(before->find("keep.txt"));
+  CHECK_FALSE(index.snapshot()->find("keep.txt"));
+}
+
+TEST_CASE("the watcher sees a created file") {
+  TempDir d;
+  FileIndex index(d.path);
+  index.rescan();
+  CHECK(watch_until(
+      index, [&] { d.write("live.txt", "abc"); },
+      [&] { return index.find("live.txt") && index.find("live.txt")->size == 3; }));
+}
+
+TEST_CASE("the watcher sees a removed file") {
+  TempDir d;
+  d.write("gone.txt", "abc");
+  FileIndex index(d.path);
+  index.rescan();
+  REQUIRE(index.find("gone.txt"));
+  CHECK(watch_until(
+      index, [&] { fs::remove(d.path / "gone.txt"); }, [&] { return !index.find("gone.txt"); }));
+}
+
+TEST_CASE("the watcher sees a rename, and ignores temporaries") {
+  TempDir d;
+  d.write("old.txt", "abc");
+  FileIndex index(d.path);
+  index.rescan();
+  CHECK(watch_until(
+      index,
+      [&] {
+        fs::rename(d.path / "old.txt", d.path / "renamed.txt");
+        d.write(std::string(kTempPrefix) + "x", "tmp");
+      },
+      [&] { return !index.find("old.txt") && index.find("renamed.txt"); }));
+  CHECK(index.snapshot()->files.size() == 1);
+}
+
+TEST_CASE("the watcher sees a rewritten file") {
+  TempDir d;
+  d.write("doc.txt", "abc");
+  FileIndex index(d.path);
+  index.rescan();
+  CHECK(watch_until(
+      index, [&] { d.write("doc.txt", std::string(1000, 'z')); },
+      [&] { return index.find("doc.txt")->size == 1000; }));
+}

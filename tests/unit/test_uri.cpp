@@ -1,0 +1,66 @@
+#include <doctest/doctest.h>
+
+#include "core/uri.hpp"
+
+using namespace p2p;
+
+TEST_CASE("file URIs are percent-encoded") {
+  CHECK(file_uri("/srv/share/a.txt") == "file:///srv/share/a.txt");
+  CHECK(file_uri("/srv/my share/ñ.txt") == "file:///srv/my%20share/%C3%B1.txt");
+  CHECK(file_uri("/a/100%#?.txt") == "file:///a/100%25%23%3F.txt");
+}
+
+TEST_CASE("percent decoding") {
+  CHECK(percent_decode("a%20b") == "a b");
+  CHECK(percent_decode("a+b") == "a b");
+  CHECK(percent_decode("%C3%B1") == "ñ");
+  CHECK(percent_decode("%2e%2E%2F") == "../");
+  CHECK(percent_decode("plain") == "plain");
+  CHECK(percent_decode("") == "");
+  CHECK_FALSE(percent_decode("%").has_value());
+  CHECK_FALSE(percent_decode("%2").has_value());
+  CHECK_FALSE(percent_decode("%zz").has_value());
+  CHECK_FALSE(percent_decode("ab%4").has_value());
+}
+
+TEST_CASE("query values") {
+  bool bad = true;
+  CHECK(query_value("archivo=doc.txt", "archivo", &bad) == "doc.txt");
+  CHECK_FALSE(bad);
+  CHECK(query_value("x=1&archivo=a%20b&archivo=second", "archivo") == "a b");
+  CHECK(query_value("archivo=", "archivo") == "");
+  CHECK(query_value("archivo", "archivo") == "");
+  CHECK_FALSE(query_value("archivos=x", "archivo").has_value());
+  CHECK_FALSE(query_value("", "archivo").has_value());
+  CHECK_FALSE(query_value("archivo=%G1", "archivo", &bad).has_value());
+  CHECK(bad);
+}
+
+TEST_CASE("peer URLs") {
+  auto u = parse_http_url("http://127.0.0.1:8002");
+  REQUIRE(u);
+  CHECK(u->host == "127.0.0.1");
+  CHECK(u->port == 8002);
+  CHECK(u->str() == "http://127.0.0.1:8002");
+  CHECK(parse_http_url("http://peer2/")->port == 80);
+  CHECK(parse_http_url("https://peer2")->port == 443);
+  auto v6 = parse_http_url("http://[::1]:9000");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->str() == "http://[::1]:9000");
+  std::string why;
+  CHECK_FALSE(parse_http_url("ftp://x:1", &why));
+  CHECK(why.find("http://") != std::string::npos);
+  CHECK_FALSE(parse_http_url("http://:80"));
+  CHECK_FALSE(parse_http_url("http://h:0"));
+  CHECK_FALSE(parse_http_url("http://h:65536"));
+  CHECK_FALSE(parse_http_url("http://h:80x"));
+  CHECK_FALSE(parse_http_url("http://h:"));
+  CHECK_FALSE(parse_http_url("http://h:80/path"));
+  CHECK_FALSE(parse_http_url("http://::1:80"));
+}
+
+TEST_CASE("host_port brackets IPv6") {
+  CHECK(host_port("10.0.0.1", 5) == "10.0.0.1:5");
+  CHECK(host_port("::1", 5) == "[::1]:5");
+}
