@@ -153,6 +153,10 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.allow_overwrite = r.boolean(key, v);
     } else if (key == "threads") {
       cfg.threads = static_cast<uint32_t>(r.integer(key, v, 1, 64));
+    } else if (key == "http_idle_timeout_ms") {
+      cfg.http_idle_timeout_ms = static_cast<uint32_t>(r.integer(key, v, 10, 3600000));
+    } else if (key == "max_http_connections") {
+      cfg.max_http_connections = static_cast<uint32_t>(r.integer(key, v, 1, 1000000));
     } else {
       cfg.unknown_fields.push_back(key);
     }

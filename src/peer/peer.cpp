@@ -18,7 +18,9 @@ Peer::Peer(Config cfg)
       index_(cfg_.directory),
       watcher_(ctx_.get_executor(), index_),
       api_(cfg_, index_),
-      http_(ctx_, [this](http::Request& req) { return api_.handle(req); }),
+      http_(ctx_, [this](http::Request& req) { return api_.handle(req); },
+            http::ServerLimits{.idle_timeout = std::chrono::milliseconds(cfg_.http_idle_timeout_ms),
+                               .max_connections = cfg_.max_http_connections}),
       signals_(ctx_, SIGINT, SIGTERM) {}
 
 Peer::~Peer() = default;

@@ -1,0 +1,163 @@
+"""Starts real p2p-peer processes on loopback for the integration tests and talks to them.
+
+Ports are 0 in every config; the peer logs the ports it got and this module reads them.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("P2P_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+PEER_BIN = os.path.join(BUILD, "p2p-peer")
+CLI_BIN = os.path.join(BUILD, "p2p")
+
+_LISTEN = re.compile(r"(REST|gRPC) server listening on (\S+):(\d+)$")
+
+
+class Peer:
+    """One p2p-peer process with its own temporary shared folder."""
+
+    def __init__(self, name="peer", files=None, extra=None, directory=None):
+        self.tmp = tempfile.mkdtemp(prefix="p2p-it-")
+        self.dir = directory or os.path.join(self.tmp, "share")
+        os.makedirs(self.dir, exist_ok=True)
+        for fname, data in (files or {}).items():
+            with open(os.path.join(self.dir, fname), "wb") as f:
+                f.write(data if isinstance(data, bytes) else data.encode())
+        cfg = {"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": self.dir, "name": name}
+        cfg.update(extra or {})
+        self.config = os.path.join(self.tmp, name + ".json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f)
+        self.name = name
+        self.lines = []
+        self.proc = None
+        self.rest_port = self.grpc_port = None
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen([PEER_BIN, "--config", self.config], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stderr:
+                line = line.rstrip("\n")
+                self.lines.append(line)
+                m = _LISTEN.search(line)
+                if m:
+                    if m.group(1) == "REST":
+                        self.rest_port = int(m.group(3))
+                    else:
+                        self.grpc_port = int(m.group(3))
+                if self.rest_port and (self.grpc_port or "gRPC" not in self.expects()):
+                    ready.set()
+            ready.set()
+
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
+        if not ready.wait(timeout) or self.rest_port is None:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {self.lines}")
+        return self
+
+    def expects(self):
+        # The gRPC server line is awaited once the binary has one.
+        return "REST gRPC" if _has_grpc() else "REST"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def get(self, path, timeout=5):
+        """(status, parsed JSON body) of GET path."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def write(self, fname, data):
+        with open(os.path.join(self.dir, fname), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._pump.join(2)
+            self.proc.stderr.close()
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def _has_grpc():
+    return os.environ.get("P2P_HAS_GRPC", "1") == "1"
+
+
+def raw_exchange(port, data, timeout=5.0, expect_close=True):
+    """Sends raw bytes on a new connection and returns everything read until close/timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            if not b:
+                break
+            chunks.append(b)
+            if not expect_close:
+                break
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def split_responses(raw):
+    """Splits concatenated HTTP responses into (status, headers dict, body bytes)."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        n = int(headers.get("content-length", "0"))
+        out.append((status, headers, rest[:n]))
+        raw = rest[n:]
+    return out
+
+
+def wait_until(pred, timeout=3.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()

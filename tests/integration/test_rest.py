@@ -1,0 +1,186 @@
+"""REST API of one real peer on loopback (DESIGN.md section 4)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from peerlib import PEER_BIN, Peer, raw_exchange, split_responses, wait_until  # noqa: E402
+
+
+class RestApi(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.peer = Peer("Alpha", files={"Documento1.txt": "hola mundo", "b b.txt": "x" * 100}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.peer.cleanup()
+
+    def test_listado(self):
+        status, body = self.peer.get("/listado")
+        self.assertEqual(status, 200)
+        self.assertIsInstance(body, list)
+        by_name = {f["name"]: f for f in body}
+        self.assertEqual(by_name["Documento1.txt"]["size"], 10)
+        self.assertEqual(by_name["Documento1.txt"]["uri"],
+                         "file://" + os.path.join(os.path.realpath(self.peer.dir), "Documento1.txt"))
+        self.assertTrue(by_name["b b.txt"]["uri"].endswith("/b%20b.txt"))
+
+    def test_buscar_hit_is_case_insensitive_and_trimmed(self):
+        for q in ("Documento1.txt", "DOCUMENTO1.TXT", "%20documento1.txt%20"):
+            status, body = self.peer.get("/buscar?archivo=" + q)
+            self.assertEqual(status, 200, q)
+            self.assertTrue(body["present"], q)
+            self.assertEqual(body["grpc_address"], f"127.0.0.1:{self.peer.grpc_port or 0}")
+
+    def test_buscar_miss_is_200_false(self):
+        self.assertEqual(self.peer.get("/buscar?archivo=nope.txt"), (200, {"present": False}))
+        # exact names only: no substring match
+        self.assertEqual(self.peer.get("/buscar?archivo=documento1")[1], {"present": False})
+
+    def test_buscar_bad_requests(self):
+        for q in ("", "?archivo=", "?archivo=..%2Fx", "?archivo=a%2Fb", "?archivo=%00",
+                  "?archivo=..", "?archivo=%zz", "?archivo=" + "a" * 300):
+            status, body = self.peer.get("/buscar" + q)
+            self.assertEqual(status, 400, q)
+            self.assertIn("error", body)
+
+    def test_health(self):
+        status, body = self.peer.get("/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["status"], "ok")
+
+    def test_unknown_route_and_wrong_method(self):
+        status, body = self.peer.get("/nothing")
+        self.assertEqual(status, 404)
+        self.assertIn("error", body)
+        raw = raw_exchange(self.peer.rest_port, b"DELETE /listado HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        [(status, headers, body)] = split_responses(raw)
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertIn("error", json.loads(body))
+
+    def test_pipelined_requests_on_one_connection(self):
+        req = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /buscar?archivo=documento1.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /listado HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        responses = split_responses(raw_exchange(self.peer.rest_port, req))
+        self.assertEqual([r[0] for r in responses], [200, 200, 200])
+        self.assertEqual(json.loads(responses[0][2])["status"], "ok")
+        self.assertTrue(json.loads(responses[1][2])["present"])
+        self.assertIsInstance(json.loads(responses[2][2]), list)
+
+    def test_keep_alive_reuses_connection(self):
+        s = socket.create_connection(("127.0.0.1", self.peer.rest_port), timeout=5)
+        try:
+            for _ in range(50):
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                buf = b""
+                while b"}" not in buf:
+                    buf += s.recv(4096)
+                self.assertTrue(buf.startswith(b"HTTP/1.1 200"))
+        finally:
+            s.close()
+
+    def test_huge_header_is_431(self):
+        req = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20 * 1024 + b"\r\n\r\n"
+        [(status, _, body)] = split_responses(raw_exchange(self.peer.rest_port, req))
+        self.assertEqual(status, 431)
+        self.assertIn("error", json.loads(body))
+
+    def test_huge_target_is_414(self):
+        req = b"GET /buscar?archivo=" + b"a" * 17 * 1024 + b" HTTP/1.1\r\n\r\n"
+        [(status, _, _)] = split_responses(raw_exchange(self.peer.rest_port, req))
+        self.assertEqual(status, 414)
+
+    def test_body_on_get_is_400(self):
+        req = b"GET /health HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+        [(status, _, _)] = split_responses(raw_exchange(self.peer.rest_port, req))
+        self.assertEqual(status, 400)
+
+    def test_garbage_is_400(self):
+        [(status, _, _)] = split_responses(raw_exchange(self.peer.rest_port, b"\x16\x03\x01garbage\r\n\r\n"))
+        self.assertEqual(status, 400)
+
+    def test_new_file_is_listed_within_one_second(self):
+        start = time.monotonic()
+        self.peer.write("fresh.txt", "new")
+        names = lambda: {f["name"] for f in self.peer.get("/listado")[1]}
+        self.assertTrue(wait_until(lambda: "fresh.txt" in names(), timeout=1.0))
+        os.remove(os.path.join(self.peer.dir, "fresh.txt"))
+        self.assertTrue(wait_until(lambda: "fresh.txt" not in names(), timeout=1.0))
+        self.assertLess(time.monotonic() - start, 2.0)
+
+    def test_many_connections(self):
+        socks = [socket.create_connection(("127.0.0.1", self.peer.rest_port), timeout=5) for _ in range(300)]
+        try:
+            for s in socks:
+                s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            for s in socks:
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+        finally:
+            for s in socks:
+                s.close()
+
+
+class IdleTimeout(unittest.TestCase):
+    def test_partial_request_gets_408(self):
+        with Peer("Slow", extra={"http_idle_timeout_ms": 300}) as peer:
+            s = socket.create_connection(("127.0.0.1", peer.rest_port), timeout=5)
+            s.sendall(b"GET /health HTTP/1.1\r\n")
+            data = s.recv(4096)
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+
+
+class Startup(unittest.TestCase):
+    def run_peer(self, cfg):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bad.json")
+            with open(path, "w") as f:
+                f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+            p = subprocess.run([PEER_BIN, "--config", path], capture_output=True, text=True, timeout=10)
+            return p.returncode, p.stderr
+
+    def test_missing_field_exits_2_naming_it(self):
+        code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": 0, "directory": "/tmp"})
+        self.assertEqual(code, 2)
+        self.assertIn("grpc_port", err)
+        self.assertIn("bad.json", err)
+
+    def test_port_as_string_exits_2(self):
+        code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": "8001", "grpc_port": 0, "directory": "/tmp"})
+        self.assertEqual(code, 2)
+        self.assertIn("rest_port", err)
+
+    def test_missing_directory_exits_2(self):
+        code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": "/nonexistent-p2p"})
+        self.assertEqual(code, 2)
+        self.assertIn("directory", err)
+
+    def test_not_json_exits_2(self):
+        code, err = self.run_peer("{not json")
+        self.assertEqual(code, 2)
+
+    def test_startup_log_lines(self):
+        with Peer("Logger", files={"a.txt": "a"}) as peer:
+            text = "\n".join(peer.lines)
+            self.assertRegex(text, r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO \[Logger\] Config file: ")
+            self.assertIn("REST server listening on 127.0.0.1:", text)
+            self.assertIn(": 1 files", text)
+
+    def test_sigterm_exits_0(self):
+        peer = Peer("Term").start()
+        try:
+            self.assertEqual(peer.stop(), 0)
+        finally:
+            peer.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
