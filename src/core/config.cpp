@@ -47,7 +47,8 @@ class Reader {
 
   std::string string(std::string_view field, od::value& v) const {
     const od::json_type t = type_of(field, v);
-    if (t != od::json_type::string) fail(field, std::string("expected a string, got ") + type_name(t));
+    if (t != od::json_type::string)
+      fail(field, std::string("expected a string, got ") + type_name(t));
     std::string_view s;
     if (v.get_string().get(s)) fail(field, "is not a valid JSON string");
     return std::string(s);
@@ -67,7 +68,8 @@ class Reader {
 
   bool boolean(std::string_view field, od::value& v) const {
     const od::json_type t = type_of(field, v);
-    if (t != od::json_type::boolean) fail(field, std::string("expected true or false, got ") + type_name(t));
+    if (t != od::json_type::boolean)
+      fail(field, std::string("expected true or false, got ") + type_name(t));
     bool b;
     if (v.get_bool().get(b)) fail(field, "is not a valid boolean");
     return b;

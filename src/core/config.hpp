@@ -28,8 +28,8 @@ struct Config {
   uint64_t max_upload_bytes = 0;  // 0: no limit but the disk
   bool allow_overwrite = false;
   uint32_t threads = 1;
-  uint32_t http_idle_timeout_ms = 30000;  // a request must arrive within it, else 408/close
-  uint32_t max_http_connections = 10000;  // beyond it: 503 and close
+  uint32_t http_idle_timeout_ms = 30000;    // a request must arrive within it, else 408/close
+  uint32_t max_http_connections = 10000;    // beyond it: 503 and close
   std::vector<std::string> unknown_fields;  // reported as warnings, not errors
 };
 

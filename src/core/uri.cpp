@@ -70,7 +70,8 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
     const size_t eq = pair.find('=');
     const std::string_view k = pair.substr(0, eq);
     if (k != key) continue;
-    const std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    const std::string_view v =
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
     auto decoded = percent_decode(v);
     if (!decoded && malformed) *malformed = true;
     return decoded;

@@ -29,7 +29,7 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
 struct HttpUrl {
   std::string host;  // without brackets for IPv6
   uint16_t port = 80;
-  bool tls = false;  // https
+  bool tls = false;         // https
   std::string str() const;  // normalised: scheme://host:port
 };
 

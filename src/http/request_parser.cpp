@@ -76,16 +76,16 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if (has_body && (p->method == HTTP_GET || p->method == HTTP_HEAD))
     return s.fail(400, "a GET request may not carry a body");
   if (!(p->flags & F_CHUNKED) && p->content_length > s.limits_.max_body_bytes)
-    return s.fail(413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) +
-                           " bytes");
+    return s.fail(
+        413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) + " bytes");
   return 0;
 }
 
 int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
   auto& s = self(p);
   if (s.req_.body.size() + len > s.limits_.max_body_bytes)
-    return s.fail(413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) +
-                           " bytes");
+    return s.fail(
+        413, "request body is larger than " + std::to_string(s.limits_.max_body_bytes) + " bytes");
   s.req_.body.append(at, len);
   return 0;
 }

@@ -1,16 +1,17 @@
 #include "http/server.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace p2p::http {
 namespace {
@@ -78,7 +79,7 @@ asio::awaitable<void> Server::accept_loop() {
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    if (connections_.load(std::memory_order_relaxed) >= limits_.max_connections) {
+    if (connections_->load(std::memory_order_relaxed) >= limits_.max_connections) {
       send_and_forget(socket, [] {
         auto r = json_error(503, "too many connections; try again later");
         r.close = true;
@@ -92,10 +93,10 @@ asio::awaitable<void> Server::accept_loop() {
 }
 
 asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
-  connections_.fetch_add(1, std::memory_order_relaxed);
+  connections_->fetch_add(1, std::memory_order_relaxed);
   struct Release {
-    std::atomic<size_t>& n;
-    ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
+    std::shared_ptr<std::atomic<size_t>> n;
+    ~Release() { n->fetch_sub(1, std::memory_order_relaxed); }
   } release{connections_};
 
   std::error_code ec;
@@ -153,9 +154,7 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
     }
   };
 
-  auto guard = [&]() -> asio::awaitable<void> {
-    timed_out = co_await watchdog(deadline);
-  };
+  auto guard = [&]() -> asio::awaitable<void> { timed_out = co_await watchdog(deadline); };
 
   co_await (reader() || guard());
   // A connection that never completed a request, or stopped halfway through one, is told

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "http/message.hpp"
@@ -37,7 +38,7 @@ class Server {
   // Stops accepting; connections already open finish their current request.
   void stop();
 
-  size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+  size_t connections() const { return connections_->load(std::memory_order_relaxed); }
 
  private:
   asio::awaitable<void> accept_loop();
@@ -47,7 +48,9 @@ class Server {
   Handler handler_;
   ServerLimits limits_;
   asio::ip::tcp::acceptor acceptor_;
-  std::atomic<size_t> connections_{0};
+  // Shared with each connection's coroutine, which may outlive the server object when the
+  // io_context destroys it at exit.
+  std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
 }  // namespace p2p::http

@@ -1,5 +1,6 @@
 #include "index/folder_watcher.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -9,7 +10,6 @@
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <system_error>
 
 #include "core/names.hpp"

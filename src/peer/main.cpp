@@ -1,8 +1,8 @@
 // p2p-peer: shares a folder over REST (metadata) and gRPC (bytes).
-#include <CLI/CLI.hpp>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
@@ -11,6 +11,10 @@
 #include "peer/peer.hpp"
 
 int main(int argc, char** argv) {
+  // Keep freed chunk buffers instead of returning them to the kernel on every transfer:
+  // glibc's trimming halves upload speed and triples RSS (DESIGN.md section 3).
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
   CLI::App app{"p2p-peer: shares a folder with the p2p-share network"};
   std::string config_path;
   app.add_option("file", config_path, "peer config file (JSON)");

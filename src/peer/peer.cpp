@@ -1,10 +1,13 @@
 #include "peer/peer.hpp"
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <csignal>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -12,30 +15,60 @@
 
 namespace p2p {
 
+constexpr int kGraceSeconds = 10;
+
 Peer::Peer(Config cfg)
     : cfg_(std::move(cfg)),
       ctx_(static_cast<int>(cfg_.threads)),
       index_(cfg_.directory),
       watcher_(ctx_.get_executor(), index_),
       api_(cfg_, index_),
-      http_(ctx_, [this](http::Request& req) { return api_.handle(req); },
-            http::ServerLimits{.idle_timeout = std::chrono::milliseconds(cfg_.http_idle_timeout_ms),
-                               .max_connections = cfg_.max_http_connections}),
+      http_(
+          ctx_, [this](http::Request& req) { return api_.handle(req); },
+          http::ServerLimits{.parser = {},
+                             .idle_timeout = std::chrono::milliseconds(cfg_.http_idle_timeout_ms),
+                             .max_connections = cfg_.max_http_connections}),
+      folder_(cfg_.directory),
+      files_(ctx_, index_, folder_,
+             TransferOptions{.chunk_size = cfg_.chunk_size,
+                             .max_upload_bytes = cfg_.max_upload_bytes,
+                             .allow_overwrite = cfg_.allow_overwrite}),
       signals_(ctx_, SIGINT, SIGTERM) {}
 
-Peer::~Peer() = default;
+Peer::~Peer() {
+  if (stopper_.joinable()) stopper_.join();
+}
+
+void Peer::start_grpc() {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(host_port(cfg_.ip, cfg_.grpc_port), grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&files_);
+  // Uploads from other clients may use chunks larger than ours.
+  builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  builder.SetMaxSendMessageSize(64 * 1024 * 1024);
+  grpc_ = builder.BuildAndStart();
+  if (!grpc_ || port == 0)
+    throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));
+  api_.set_grpc_port(static_cast<uint16_t>(port));
+  spdlog::info("gRPC server listening on {}", host_port(cfg_.ip, static_cast<uint16_t>(port)));
+}
 
 int Peer::run() {
   spdlog::info("Config file: {}", cfg_.source);
   for (const auto& f : cfg_.unknown_fields)
     spdlog::warn("Config {}: unknown field '{}' ignored", cfg_.source, f);
 
+  if (const size_t stale = folder_.remove_stale_temps())
+    spdlog::warn("Removed {} temporary files left by an interrupted upload", stale);
   index_.rescan();
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
                index_.snapshot()->files.size());
 
   const auto rest = http_.listen(cfg_.ip, cfg_.rest_port);
   spdlog::info("REST server listening on {}", host_port(rest.address().to_string(), rest.port()));
+  start_grpc();
   spdlog::info("Peer titular: {}; peer suplente: {}",
                cfg_.peer_titular ? cfg_.peer_titular->str() : "none",
                cfg_.peer_suplente ? cfg_.peer_suplente->str() : "none");
@@ -58,9 +91,17 @@ int Peer::run() {
 
 void Peer::shutdown() {
   api_.set_shutting_down();
+  files_.set_shutting_down();
   http_.stop();
   watcher_.stop();
-  ctx_.stop();
+  // grpc::Server::Shutdown blocks until the transfers in flight end (or the grace period
+  // cancels them), and they need the io_context running to end: wait on another thread.
+  stopper_ = std::thread([this] {
+    if (const size_t n = files_.active_transfers())
+      spdlog::info("Waiting up to {} s for {} transfers in flight", kGraceSeconds, n);
+    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kGraceSeconds));
+    ctx_.stop();
+  });
 }
 
 }  // namespace p2p

@@ -69,7 +69,8 @@ http::Response RestApi::buscar(const http::Request& req) {
   bool malformed = false;
   const auto name = query_value(req.query(), "archivo", &malformed);
   if (malformed) return http::json_error(400, "the archivo parameter has a malformed %-escape");
-  if (!name) return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
+  if (!name)
+    return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
   const std::string_view wanted = trim(*name);
   if (auto problem = file_name_problem(wanted); !problem.empty())
     return http::json_error(400, "invalid archivo: " + std::string(problem));
@@ -86,8 +87,8 @@ http::Response RestApi::buscar(const http::Request& req) {
 
 http::Response RestApi::health() {
   const auto snap = index_.snapshot();
-  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
-      std::chrono::steady_clock::now() - started_);
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
   return json_ok(boost::json::object{{"status", "ok"},
                                      {"name", cfg_.name},
                                      {"files", snap->files.size()},

@@ -41,7 +41,8 @@ std::string error_of(const std::string& json, const std::string& source = "peerX
 TEST_CASE("the seed's config parses with defaults") {
   TempDir d;
   const auto cfg = parse_config(
-      base(d.path, R"(,"peer_titular":"http://127.0.0.1:8002","peer_suplente":"http://127.0.0.1:8003")"),
+      base(d.path,
+           R"(,"peer_titular":"http://127.0.0.1:8002","peer_suplente":"http://127.0.0.1:8003")"),
       "configs/peer1.json");
   CHECK(cfg.ip == "127.0.0.1");
   CHECK(cfg.rest_port == 8001);

@@ -1,0 +1,242 @@
+#include "transfer/client.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/names.hpp"
+#include "io/shared_folder.hpp"
+
+namespace p2p {
+namespace {
+
+grpc::Status local_error(grpc::StatusCode code, const std::string& msg) { return {code, msg}; }
+
+grpc::Status from_failure(const FsFailure& f) {
+  switch (f.code) {
+    case FsError::already_exists:
+      return {grpc::StatusCode::ALREADY_EXISTS, f.message};
+    case FsError::permission_denied:
+      return {grpc::StatusCode::PERMISSION_DENIED, f.message};
+    case FsError::no_space:
+    case FsError::too_large:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, f.message};
+    case FsError::not_found:
+      return {grpc::StatusCode::NOT_FOUND, f.message};
+    default:
+      return {grpc::StatusCode::INTERNAL, f.message};
+  }
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+TransferClient::TransferClient(const std::string& address) : address_(address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  args.SetMaxSendMessageSize(64 * 1024 * 1024);
+  // A peer that stops answering mid-transfer (hung, or its network gone) is noticed by
+  // keepalive pings instead of hanging the transfer forever.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  stub_ = transfer::FileService::NewStub(channel_);
+}
+
+grpc::Status TransferClient::connect(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  auto state = channel_->GetState(true);
+  while (state != GRPC_CHANNEL_READY) {
+    // A refused or unreachable address fails at once; a hung one runs out the timeout.
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN)
+      return {grpc::StatusCode::UNAVAILABLE, "cannot connect to " + address_};
+    if (!channel_->WaitForStateChange(state, deadline))
+      return {grpc::StatusCode::UNAVAILABLE,
+              "no answer from " + address_ + " within " + std::to_string(timeout.count()) + " ms"};
+    state = channel_->GetState(true);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ClientContext* TransferClient::begin(std::unique_ptr<grpc::ClientContext> ctx) {
+  std::lock_guard lock(mu_);
+  active_ = std::move(ctx);
+  if (cancelled_) active_->TryCancel();
+  return active_.get();
+}
+
+void TransferClient::end() {
+  std::lock_guard lock(mu_);
+  active_.reset();
+}
+
+void TransferClient::cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (active_) active_->TryCancel();
+}
+
+TransferResult TransferClient::download(const std::string& name,
+                                        const std::function<bool(std::string_view)>& sink,
+                                        const ProgressFn& progress) {
+  TransferResult result;
+  auto* ctx = begin(std::make_unique<grpc::ClientContext>());
+  transfer::DownloadRequest req;
+  req.set_filename(name);
+  auto reader = stub_->Download(ctx, req);
+  transfer::DownloadResponse msg;
+  uint64_t total = 0;
+  bool sink_ok = true;
+  while (reader->Read(&msg)) {
+    if (msg.total_size() != 0) total = msg.total_size();
+    if (!sink(msg.chunk())) {
+      sink_ok = false;
+      ctx->TryCancel();
+      break;
+    }
+    result.bytes += msg.chunk().size();
+    if (progress) progress(result.bytes, total);
+  }
+  result.status = reader->Finish();
+  end();
+  if (!sink_ok && result.status.ok())
+    result.status = local_error(grpc::StatusCode::CANCELLED, "download stopped by the receiver");
+  if (result.status.ok() && total != 0 && result.bytes != total)
+    result.status =
+        local_error(grpc::StatusCode::DATA_LOSS, "received " + std::to_string(result.bytes) +
+                                                     " of " + std::to_string(total) + " bytes");
+  return result;
+}
+
+TransferResult TransferClient::download_to_folder(const std::string& name,
+                                                  const std::filesystem::path& out_dir,
+                                                  bool overwrite, const ProgressFn& progress) {
+  TransferResult result;
+  // The name decides where the file lands: it must be one plain name inside out_dir.
+  if (auto problem = file_name_problem(name); !problem.empty() || is_temp_name(name)) {
+    result.status = local_error(grpc::StatusCode::INVALID_ARGUMENT,
+                                "invalid file name '" + name + "': " +
+                                    std::string(problem.empty() ? "reserved prefix" : problem));
+    return result;
+  }
+  std::unique_ptr<SharedFolder> folder;
+  try {
+    folder = std::make_unique<SharedFolder>(out_dir);
+  } catch (const std::system_error& e) {
+    result.status =
+        local_error(grpc::StatusCode::FAILED_PRECONDITION,
+                    "cannot use output folder " + out_dir.string() + ": " + e.code().message());
+    return result;
+  }
+  if (!overwrite && folder->exists(name)) {
+    result.status = local_error(grpc::StatusCode::ALREADY_EXISTS,
+                                (out_dir / name).string() + " already exists (use --force)");
+    return result;
+  }
+  auto created = folder->create_temp();
+  if (auto* f = std::get_if<FsFailure>(&created)) {
+    result.status = from_failure(*f);
+    return result;
+  }
+  TempFile temp = std::move(std::get<TempFile>(created));
+  int write_errno = 0;
+  result = download(
+      name,
+      [&](std::string_view chunk) {
+        if (write_all(temp.fd(), chunk)) return true;
+        write_errno = errno;
+        return false;
+      },
+      progress);
+  if (write_errno != 0) {
+    result.status = from_failure(fs_failure(write_errno, "cannot write", temp.name()));
+    return result;
+  }
+  if (!result.status.ok()) return result;
+  auto committed = temp.commit(name, overwrite);
+  if (auto* f = std::get_if<FsFailure>(&committed)) {
+    result.status = from_failure(*f);
+    return result;
+  }
+  result.path = out_dir / name;
+  return result;
+}
+
+TransferResult TransferClient::upload(const std::filesystem::path& path, const std::string& name,
+                                      size_t chunk_size, bool name_only_first,
+                                      const ProgressFn& progress) {
+  TransferResult result;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    result.status = from_failure(fs_failure(errno, "cannot open", path.string()));
+    return result;
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    result.status =
+        local_error(grpc::StatusCode::INVALID_ARGUMENT, path.string() + " is not a regular file");
+    return result;
+  }
+  const auto total = static_cast<uint64_t>(st.st_size);
+  auto* ctx = begin(std::make_unique<grpc::ClientContext>());
+  transfer::UploadResponse resp;
+  auto writer = stub_->Upload(ctx, &resp);
+  transfer::UploadRequest msg;
+  msg.set_filename(name);
+  bool stream_ok = true;
+  if (name_only_first) {
+    stream_ok = writer->Write(msg);
+    msg.clear_filename();
+  }
+  std::string& buf = *msg.mutable_chunk();
+  bool first = !name_only_first;
+  int read_errno = 0;
+  while (stream_ok) {
+    buf.resize(chunk_size);
+    const ssize_t n = ::read(fd.get(), buf.data(), chunk_size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      read_errno = errno;
+      break;
+    }
+    buf.resize(static_cast<size_t>(n));
+    if (n == 0 && !first) break;
+    stream_ok = writer->Write(msg);
+    if (first) {
+      msg.clear_filename();
+      first = false;
+    }
+    result.bytes += static_cast<uint64_t>(n);
+    if (progress) progress(result.bytes, total);
+    if (n == 0) break;
+  }
+  if (read_errno != 0) {
+    ctx->TryCancel();
+    writer->Finish();
+    end();
+    result.status = from_failure(fs_failure(read_errno, "cannot read", path.string()));
+    return result;
+  }
+  if (stream_ok) writer->WritesDone();
+  result.status = writer->Finish();
+  end();
+  return result;
+}
+
+}  // namespace p2p

@@ -1,0 +1,71 @@
+// The gRPC client of transfer.FileService, shared by the p2p command, the bench and the
+// search: downloads into a folder (temporary file, then rename), uploads from a file.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "transfer.grpc.pb.h"
+
+namespace p2p {
+
+// (bytes done, total bytes or 0 when not known)
+using ProgressFn = std::function<void(uint64_t, uint64_t)>;
+
+struct TransferResult {
+  grpc::Status status;
+  uint64_t bytes = 0;
+  std::filesystem::path path;  // where a download landed
+};
+
+class TransferClient {
+ public:
+  // address: "host:port" of a peer's gRPC server.
+  explicit TransferClient(const std::string& address);
+
+  // Downloads `name` into folder `out_dir`: a temporary file there, renamed to `name` at
+  // the end, so a failed or cancelled download leaves nothing. Refuses to replace an
+  // existing file unless `overwrite` (ALREADY_EXISTS).
+  TransferResult download_to_folder(const std::string& name, const std::filesystem::path& out_dir,
+                                    bool overwrite, const ProgressFn& progress = {});
+
+  // Streams `name` into `sink` (false from the sink cancels the download).
+  TransferResult download(const std::string& name,
+                          const std::function<bool(std::string_view)>& sink,
+                          const ProgressFn& progress = {});
+
+  // Uploads the file at `path` under `name`. `name_only_first` sends the file name in a
+  // message of its own first, as the Python original's client does.
+  TransferResult upload(const std::filesystem::path& path, const std::string& name,
+                        size_t chunk_size = 65536, bool name_only_first = false,
+                        const ProgressFn& progress = {});
+
+  // Waits until the peer answers the HTTP/2 handshake; UNAVAILABLE when it does not in
+  // time (refused, unreachable, or accepting but hung).
+  grpc::Status connect(std::chrono::milliseconds timeout);
+
+  // Cancels the transfer in progress, from any thread (a signal handler's thread, say).
+  void cancel();
+
+ private:
+  grpc::ClientContext* begin(std::unique_ptr<grpc::ClientContext> ctx);
+  void end();
+
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<transfer::FileService::Stub> stub_;
+  std::mutex mu_;
+  std::unique_ptr<grpc::ClientContext> active_;
+  bool cancelled_ = false;
+};
+
+}  // namespace p2p

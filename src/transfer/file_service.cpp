@@ -1,0 +1,257 @@
+#include "transfer/file_service.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/random_access_file.hpp>
+#include <asio/write_at.hpp>
+#include <chrono>
+
+#include "core/names.hpp"
+#include "io/chunk_pump.hpp"
+#include "transfer/op_signal.hpp"
+#include "transfer/transfer_log.hpp"
+
+namespace p2p {
+namespace {
+
+using transfer::DownloadRequest;
+using transfer::DownloadResponse;
+using transfer::UploadRequest;
+using transfer::UploadResponse;
+using Clock = std::chrono::steady_clock;
+
+grpc::Status unavailable() {
+  return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
+}
+
+// The name as stored: the index resolves case and surrounding spaces; a file the watcher
+// has not seen yet is still found under its exact name.
+std::string resolve_download_name(FileIndex& index, std::string_view requested) {
+  if (auto e = index.find(requested)) return e->name;
+  return std::string(requested);
+}
+
+class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> {
+ public:
+  DownloadReactor(FileService& svc, grpc::CallbackServerContext* ctx, std::string name)
+      : svc_(svc), peer_(ctx->peer()), name_(std::move(name)), written_(svc.io().get_executor()) {
+    svc_.active().fetch_add(1);
+    asio::co_spawn(svc_.io(), run(), asio::detached);
+  }
+
+  void OnWriteDone(bool ok) override { written_.notify(ok); }
+  void OnDone() override {
+    svc_.active().fetch_sub(1);
+    delete this;
+  }
+
+  // ChunkSink
+  std::string& buffer(int i) { return *msg_[i].mutable_chunk(); }
+  void start_write(int i) {
+    msg_[i].set_total_size(first_write_ ? size_ : 0);
+    first_write_ = false;
+    StartWrite(&msg_[i]);
+  }
+  asio::awaitable<bool> write_done() { return written_.wait(); }
+
+ private:
+  asio::awaitable<void> run() {
+    if (svc_.shutting_down()) {
+      Finish(unavailable());
+      co_return;
+    }
+    const std::string_view wanted = trim(name_);
+    if (auto problem = file_name_problem(wanted); !problem.empty()) {
+      Finish({grpc::StatusCode::INVALID_ARGUMENT, "invalid file name: " + std::string(problem)});
+      co_return;
+    }
+    if (is_temp_name(wanted)) {
+      Finish({grpc::StatusCode::NOT_FOUND, "no such file: " + std::string(wanted)});
+      co_return;
+    }
+    const std::string name = resolve_download_name(svc_.index(), wanted);
+    auto opened = svc_.folder().open_read(name);
+    if (auto* f = std::get_if<FsFailure>(&opened)) {
+      spdlog::info("Download {} for {} refused: {}", name, peer_, f->message);
+      Finish(to_status(*f));
+      co_return;
+    }
+    auto& file = std::get<OpenedFile>(opened);
+    const uint64_t size = size_ = file.size;
+    asio::random_access_file reader(svc_.io(), file.fd.release());
+
+    const TransferLog log("Download", name, size, peer_);
+    const auto outcome = co_await pump_file(reader, size, svc_.options().chunk_size, *this);
+    grpc::Status status;
+    switch (outcome.result) {
+      case PumpResult::done:
+        break;
+      case PumpResult::cancelled:
+        status = {grpc::StatusCode::CANCELLED, "download cancelled by the receiver"};
+        break;
+      case PumpResult::read_error:
+        status = {grpc::StatusCode::ABORTED, outcome.message};
+        break;
+    }
+    log.finished(outcome.bytes, status.ok() ? "OK" : status.error_message());
+    Finish(status);  // `this` may be gone from here on
+  }
+
+  FileService& svc_;
+  const std::string peer_;
+  const std::string name_;
+  OpSignal written_;
+  DownloadResponse msg_[2];
+  uint64_t size_ = 0;
+  bool first_write_ = true;
+};
+
+class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
+ public:
+  UploadReactor(FileService& svc, grpc::CallbackServerContext* ctx, UploadResponse* resp)
+      : svc_(svc), ctx_(ctx), peer_(ctx->peer()), resp_(resp), read_(svc.io().get_executor()) {
+    svc_.active().fetch_add(1);
+    asio::co_spawn(svc_.io(), run(), asio::detached);
+  }
+
+  void OnReadDone(bool ok) override { read_.notify(ok); }
+  void OnCancel() override { cancelled_.store(true); }
+  void OnDone() override {
+    svc_.active().fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  bool cancelled() const { return cancelled_.load() || ctx_->IsCancelled(); }
+
+  asio::awaitable<void> run() {
+    const grpc::Status status = co_await receive();
+    Finish(status);  // `this` may be gone from here on
+  }
+
+  // Receives the whole upload; the temporary file is removed on every path but success.
+  asio::awaitable<grpc::Status> receive() {
+    if (svc_.shutting_down()) co_return unavailable();
+    StartRead(&msg_[0]);
+    if (!co_await read_.wait()) {
+      if (cancelled()) co_return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "empty upload: the first message must carry the file name");
+    }
+    const std::string name = msg_[0].filename();
+    if (auto problem = file_name_problem(name); !problem.empty())
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "invalid file name: " + std::string(problem));
+    if (trim(name).size() != name.size() || is_temp_name(name))
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "invalid file name: leading or trailing spaces, or a reserved prefix");
+    const auto& opt = svc_.options();
+    if (!opt.allow_overwrite && (svc_.folder().exists(name) || svc_.index().find(name)))
+      co_return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                             "'" + name + "' already exists on this peer");
+
+    auto created = svc_.folder().create_temp();
+    if (auto* f = std::get_if<FsFailure>(&created)) co_return to_status(*f);
+    TempFile temp = std::move(std::get<TempFile>(created));
+    asio::random_access_file writer(svc_.io(), ::dup(temp.fd()));
+
+    TransferLog log("Upload", name, 0, peer_);
+    uint64_t offset = 0;
+    for (int cur = 0;; cur ^= 1) {
+      const std::string& chunk = msg_[cur].chunk();
+      if (opt.max_upload_bytes != 0 && offset + chunk.size() > opt.max_upload_bytes) {
+        log.finished(offset, "refused: over max_upload_bytes");
+        co_return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "upload is larger than this peer accepts (max_upload_bytes = " +
+                                   std::to_string(opt.max_upload_bytes) + ")");
+      }
+      StartRead(&msg_[cur ^ 1]);  // the next message arrives while this one is written
+      if (!chunk.empty()) {
+        auto [ec, n] = co_await asio::async_write_at(
+            writer, offset, asio::buffer(chunk), asio::experimental::as_tuple(asio::use_awaitable));
+        if (ec) {
+          const FsFailure f = fs_failure(ec.value(), "cannot write", name);
+          log.finished(offset, f.message);
+          co_return to_status(f);
+        }
+        offset += chunk.size();
+      }
+      if (!co_await read_.wait()) break;
+    }
+    if (cancelled()) {
+      log.finished(offset, "cancelled");
+      co_return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
+    }
+    writer.close();
+    auto committed = temp.commit(name, opt.allow_overwrite);
+    if (auto* f = std::get_if<FsFailure>(&committed)) {
+      log.finished(offset, f->message);
+      co_return to_status(*f);
+    }
+    svc_.index().refresh(name);
+    log.finished(offset, "OK");
+    resp_->set_ok(true);
+    resp_->set_message("stored " + name + " (" + std::to_string(offset) + " bytes)");
+    co_return grpc::Status::OK;
+  }
+
+  FileService& svc_;
+  grpc::CallbackServerContext* ctx_;
+  const std::string peer_;
+  UploadResponse* resp_;
+  OpSignal read_;
+  std::atomic<bool> cancelled_{false};
+  UploadRequest msg_[2];
+};
+
+// Answers at once with an error, for requests refused before any work starts.
+template <class Base>
+class RefusedReactor final : public Base {
+ public:
+  explicit RefusedReactor(grpc::Status s) { this->Finish(std::move(s)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::Status to_status(const FsFailure& f) {
+  switch (f.code) {
+    case FsError::invalid_name:
+      return {grpc::StatusCode::INVALID_ARGUMENT, f.message};
+    case FsError::not_found:
+      return {grpc::StatusCode::NOT_FOUND, f.message};
+    case FsError::permission_denied:
+      return {grpc::StatusCode::PERMISSION_DENIED, f.message};
+    case FsError::already_exists:
+      return {grpc::StatusCode::ALREADY_EXISTS, f.message};
+    case FsError::too_large:
+    case FsError::no_space:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, f.message};
+    case FsError::io:
+      break;
+  }
+  return {grpc::StatusCode::INTERNAL, f.message};
+}
+
+FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
+                         TransferOptions options)
+    : ctx_(ctx), index_(index), folder_(folder), options_(options) {}
+
+grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::CallbackServerContext* ctx,
+                                                                  const DownloadRequest* req) {
+  if (shutting_down())
+    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(unavailable());
+  return new DownloadReactor(*this, ctx, req->filename());
+}
+
+grpc::ServerReadReactor<UploadRequest>* FileService::Upload(grpc::CallbackServerContext* ctx,
+                                                            UploadResponse* resp) {
+  if (shutting_down())
+    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(unavailable());
+  return new UploadReactor(*this, ctx, resp);
+}
+
+}  // namespace p2p

@@ -1,0 +1,57 @@
+// transfer.FileService on the gRPC callback API. The reactors are thin glue: each RPC is a
+// coroutine on the io_context (file I/O through io_uring) that calls StartWrite/StartRead/
+// Finish on its reactor and waits for the matching On*Done.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <atomic>
+#include <string>
+
+#include "core/config.hpp"
+#include "index/file_index.hpp"
+#include "io/shared_folder.hpp"
+#include "transfer.grpc.pb.h"
+
+namespace p2p {
+
+struct TransferOptions {
+  size_t chunk_size = 65536;
+  uint64_t max_upload_bytes = 0;  // 0: only the disk limits it
+  bool allow_overwrite = false;
+};
+
+class FileService final : public transfer::FileService::CallbackService {
+ public:
+  FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
+              TransferOptions options);
+
+  grpc::ServerWriteReactor<transfer::DownloadResponse>* Download(
+      grpc::CallbackServerContext* ctx, const transfer::DownloadRequest* req) override;
+  grpc::ServerReadReactor<transfer::UploadRequest>* Upload(grpc::CallbackServerContext* ctx,
+                                                           transfer::UploadResponse* resp) override;
+
+  // New transfers get UNAVAILABLE from now on.
+  void set_shutting_down() { shutting_down_.store(true); }
+  bool shutting_down() const { return shutting_down_.load(); }
+
+  size_t active_transfers() const { return active_.load(); }
+
+  asio::io_context& io() { return ctx_; }
+  FileIndex& index() { return index_; }
+  SharedFolder& folder() { return folder_; }
+  const TransferOptions& options() const { return options_; }
+  std::atomic<size_t>& active() { return active_; }
+
+ private:
+  asio::io_context& ctx_;
+  FileIndex& index_;
+  SharedFolder& folder_;
+  TransferOptions options_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<size_t> active_{0};
+};
+
+// The gRPC status for a file-system failure.
+grpc::Status to_status(const FsFailure& f);
+
+}  // namespace p2p
