@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <mutex>
 #include <thread>
 
 #include "cli/progress.hpp"
@@ -78,33 +79,44 @@ int report(const grpc::Status& s) {
 }
 
 // Ctrl-C or SIGTERM cancels the transfer in progress, so its temporary file is removed
-// before the process exits.
+// before the process exits. The signals are blocked before any thread exists (gRPC starts
+// its own), and one thread takes them with sigwait.
 class CancelOnSignal {
  public:
-  explicit CancelOnSignal(TransferClient& client) {
+  CancelOnSignal() {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    thread_ = std::thread([set, &client] {
+    std::thread([set, this] {
       int sig = 0;
       sigwait(&set, &sig);
-      client.cancel();
-    });
-    thread_.detach();
+      std::lock_guard lock(mu_);
+      signalled_ = true;
+      if (client_) client_->cancel();
+    }).detach();
+  }
+  void watch(TransferClient& client) {
+    std::lock_guard lock(mu_);
+    client_ = &client;
+    if (signalled_) client.cancel();
   }
 
  private:
-  std::thread thread_;
+  std::mutex mu_;
+  TransferClient* client_ = nullptr;
+  bool signalled_ = false;
 };
+
+CancelOnSignal* on_signal = nullptr;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
 
 int get_from(const std::string& name, const std::string& address, const std::string& out_dir,
              bool force) {
   TransferClient client(address);
-  CancelOnSignal on_signal(client);
+  on_signal->watch(client);
   if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
   p2p::cli::ProgressBar bar(name);
   const TransferResult r = client.download_to_folder(
@@ -118,7 +130,7 @@ int get_from(const std::string& name, const std::string& address, const std::str
 int put_to(const std::string& file, const std::string& address, std::string name) {
   if (name.empty()) name = std::filesystem::path(file).filename().string();
   TransferClient client(address);
-  CancelOnSignal on_signal(client);
+  on_signal->watch(client);
   if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
   p2p::cli::ProgressBar bar(name);
   const TransferResult r = client.upload(
@@ -133,6 +145,8 @@ int put_to(const std::string& file, const std::string& address, std::string name
 }  // namespace
 
 int main(int argc, char** argv) {
+  CancelOnSignal cancel_on_signal;
+  on_signal = &cancel_on_signal;
   CLI::App app{"p2p: list, search, download and upload files on a p2p-share network"};
   app.require_subcommand(1);
 

@@ -25,7 +25,7 @@ _LISTEN = re.compile(r"(REST|gRPC) server listening on (\S+):(\d+)$")
 class Peer:
     """One p2p-peer process with its own temporary shared folder."""
 
-    def __init__(self, name="peer", files=None, extra=None, directory=None):
+    def __init__(self, name="peer", files=None, extra=None, directory=None, as_nobody=False):
         self.tmp = tempfile.mkdtemp(prefix="p2p-it-")
         self.dir = directory or os.path.join(self.tmp, "share")
         os.makedirs(self.dir, exist_ok=True)
@@ -38,12 +38,20 @@ class Peer:
         with open(self.config, "w") as f:
             json.dump(cfg, f)
         self.name = name
+        self.as_nobody = as_nobody
         self.lines = []
         self.proc = None
         self.rest_port = self.grpc_port = None
 
     def start(self, timeout=10):
-        self.proc = subprocess.Popen([PEER_BIN, "--config", self.config], stdout=subprocess.DEVNULL,
+        cmd = [PEER_BIN, "--config", self.config]
+        if self.as_nobody:
+            # Root reads every file; as nobody, file permissions apply again.
+            for d in (self.tmp, self.dir):
+                os.chmod(d, 0o777)
+            os.chmod(self.config, 0o644)
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         ready = threading.Event()
 
@@ -92,16 +100,19 @@ class Peer:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=10):
-        if self.proc and self.proc.poll() is None:
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not self.proc.stderr.closed:
             self._pump.join(2)
             self.proc.stderr.close()
-        return self.proc.returncode if self.proc else None
+        return self.proc.returncode
 
     def cleanup(self):
         self.stop()

@@ -1,5 +1,5 @@
-// Carries the completion of a gRPC reactor operation (OnWriteDone, OnReadDone), which
-// arrives on a gRPC thread, to the coroutine on the io_context that waits for it.
+// Carries a completion that arrives on another thread (a gRPC reactor's OnReadDone, say)
+// to the coroutine on the io_context that waits for it.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
