@@ -5,8 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <string>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "cli/progress.hpp"

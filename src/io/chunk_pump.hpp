@@ -46,9 +46,9 @@ asio::awaitable<PumpOutcome> pump_file(asio::random_access_file& file, uint64_t 
     std::string& buf = sink.buffer(i);
     const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_size, size - out.bytes));
     buf.resize(n);
-    auto [ec, got] = co_await asio::async_read_at(
-        file, out.bytes, asio::buffer(buf.data(), n),
-        asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, got] =
+        co_await asio::async_read_at(file, out.bytes, asio::buffer(buf.data(), n),
+                                     asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) {
       co_await queue.drain();
       out.result = PumpResult::read_error;
