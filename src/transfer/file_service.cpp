@@ -11,7 +11,7 @@
 
 #include "core/names.hpp"
 #include "io/chunk_pump.hpp"
-#include "io/op_signal.hpp"
+#include "io/receive_queue.hpp"
 #include "transfer/transfer_log.hpp"
 
 namespace p2p {
@@ -26,6 +26,8 @@ using Clock = std::chrono::steady_clock;
 // Chunks read ahead per download: 8 x 64 KiB keeps the sender fed without a thread hop
 // per chunk while a stream holds only half a megabyte.
 constexpr int kDownloadBuffers = 8;
+// Messages received ahead per upload, written to the file in batches.
+constexpr int kUploadBuffers = 16;
 
 grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
@@ -120,12 +122,18 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
 class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
  public:
   UploadReactor(FileService& svc, grpc::CallbackServerContext* ctx, UploadResponse* resp)
-      : svc_(svc), ctx_(ctx), peer_(ctx->peer()), resp_(resp), read_(svc.io().get_executor()) {
+      : svc_(svc),
+        ctx_(ctx),
+        peer_(ctx->peer()),
+        resp_(resp),
+        queue_(svc.io().get_executor(), kUploadBuffers) {
     svc_.active().fetch_add(1);
     asio::co_spawn(svc_.io(), run(), asio::detached);
   }
 
-  void OnReadDone(bool ok) override { read_.notify(ok); }
+  void OnReadDone(bool ok) override {
+    if (const int next = queue_.received(ok); next >= 0) StartRead(&msg_[next]);
+  }
   void OnCancel() override { cancelled_.store(true); }
   void OnDone() override {
     svc_.active().fetch_sub(1);
@@ -143,13 +151,14 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   // Receives the whole upload; the temporary file is removed on every path but success.
   asio::awaitable<grpc::Status> receive() {
     if (svc_.shutting_down()) co_return unavailable();
-    StartRead(&msg_[0]);
-    if (!co_await read_.wait()) {
+    StartRead(&msg_[queue_.start()]);
+    std::vector<int> batch = co_await queue_.take();
+    if (batch.empty()) {
       if (cancelled()) co_return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
       co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "empty upload: the first message must carry the file name");
     }
-    const std::string name = msg_[0].filename();
+    const std::string name = msg_[batch.front()].filename();
     if (auto problem = file_name_problem(name); !problem.empty())
       co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "invalid file name: " + std::string(problem));
@@ -168,26 +177,34 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
 
     TransferLog log("Upload", name, 0, peer_);
     uint64_t offset = 0;
-    for (int cur = 0;; cur ^= 1) {
-      const std::string& chunk = msg_[cur].chunk();
-      if (opt.max_upload_bytes != 0 && offset + chunk.size() > opt.max_upload_bytes) {
+    std::vector<asio::const_buffer> chunks;
+    while (!batch.empty()) {
+      // Everything that arrived since the last write goes to the file in one writev.
+      chunks.clear();
+      uint64_t bytes = 0;
+      for (int i : batch) {
+        const std::string& c = msg_[i].chunk();
+        if (!c.empty()) chunks.push_back(asio::buffer(c));
+        bytes += c.size();
+      }
+      if (opt.max_upload_bytes != 0 && offset + bytes > opt.max_upload_bytes) {
         log.finished(offset, "refused: over max_upload_bytes");
         co_return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "upload is larger than this peer accepts (max_upload_bytes = " +
                                    std::to_string(opt.max_upload_bytes) + ")");
       }
-      StartRead(&msg_[cur ^ 1]);  // the next message arrives while this one is written
-      if (!chunk.empty()) {
+      if (!chunks.empty()) {
         auto [ec, n] = co_await asio::async_write_at(
-            writer, offset, asio::buffer(chunk), asio::experimental::as_tuple(asio::use_awaitable));
+            writer, offset, chunks, asio::experimental::as_tuple(asio::use_awaitable));
         if (ec) {
           const FsFailure f = fs_failure(ec.value(), "cannot write", name);
           log.finished(offset, f.message);
           co_return to_status(f);
         }
-        offset += chunk.size();
       }
-      if (!co_await read_.wait()) break;
+      offset += bytes;
+      if (const int next = queue_.release(batch); next >= 0) StartRead(&msg_[next]);
+      batch = co_await queue_.take();
     }
     if (cancelled()) {
       log.finished(offset, "cancelled");
@@ -210,9 +227,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   grpc::CallbackServerContext* ctx_;
   const std::string peer_;
   UploadResponse* resp_;
-  OpSignal read_;
+  ReceiveQueue queue_;
   std::atomic<bool> cancelled_{false};
-  UploadRequest msg_[2];
+  UploadRequest msg_[kUploadBuffers];
 };
 
 // Answers at once with an error, for requests refused before any work starts.

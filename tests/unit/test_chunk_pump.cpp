@@ -14,6 +14,7 @@
 
 #include "io/chunk_pump.hpp"
 #include "io/chunk_queue.hpp"
+#include "io/receive_queue.hpp"
 
 using namespace p2p;
 
@@ -148,4 +149,34 @@ TEST_CASE("the queue chains sends and wakes the filler only when half the buffer
       [](std::exception_ptr) {});
   ctx.run();
   CHECK_FALSE(acquired_after_failure);
+}
+
+TEST_CASE("the receive queue reads ahead while buffers are free and hands out batches in order") {
+  asio::io_context ctx;
+  ReceiveQueue q(ctx.get_executor(), 4);
+  const int first = q.start();
+  std::vector<int> order{first};
+  int next = q.received(true);  // the first message arrived; read on into a free buffer
+  REQUIRE(next >= 0);
+  order.push_back(next);
+  next = q.received(true);
+  order.push_back(next);
+  next = q.received(true);
+  order.push_back(next);
+  CHECK(q.received(true) == -1);  // all four filled: the receiver stalls
+  std::vector<int> batch;
+  asio::co_spawn(
+      ctx, [&]() -> asio::awaitable<void> { batch = co_await q.take(); },
+      [](std::exception_ptr) {});
+  ctx.run();
+  CHECK(batch == order);
+  const int restart = q.release(batch);  // the stalled receiver gets a buffer back
+  CHECK(restart >= 0);
+  CHECK(q.received(false) == -1);  // the stream ends
+  std::vector<int> last{99};
+  ctx.restart();
+  asio::co_spawn(
+      ctx, [&]() -> asio::awaitable<void> { last = co_await q.take(); }, [](std::exception_ptr) {});
+  ctx.run();
+  CHECK(last.empty());
 }
