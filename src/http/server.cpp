@@ -69,7 +69,9 @@ void Server::stop() {
 
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
-    asio::ip::tcp::socket socket(asio::make_strand(ctx_));
+    asio::ip::tcp::socket socket = limits_.multithreaded
+                                       ? asio::ip::tcp::socket(asio::make_strand(ctx_))
+                                       : asio::ip::tcp::socket(ctx_);
     auto [ec] = co_await acceptor_.async_accept(socket, use_nothrow);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {

@@ -22,6 +22,8 @@ struct ServerLimits {
   ParserLimits parser;
   std::chrono::milliseconds idle_timeout{30000};  // no complete request within it -> 408
   size_t max_connections = 10000;                 // beyond it: 503 and close
+  // More than one thread runs the io_context: each connection then needs a strand.
+  bool multithreaded = false;
 };
 
 class Server {
