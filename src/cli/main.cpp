@@ -1,15 +1,27 @@
 // p2p: the command-line client of p2p-share.
 #include <pthread.h>
 #include <signal.h>
+#include <simdjson.h>
 
 #include <CLI/CLI.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
+#include <vector>
 
 #include "cli/progress.hpp"
+#include "core/names.hpp"
+#include "core/uri.hpp"
+#include "http/client.hpp"
+#include "search/reply.hpp"
 #include "transfer/client.hpp"
 
 namespace {
@@ -73,6 +85,16 @@ const char* what_failed(const grpc::Status& s) {
   }
 }
 
+int report_http(const p2p::http::ClientResponse& r, const std::string& what) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "p2p: unreachable: %s: %s\n", what.c_str(), r.message.c_str());
+    return kUnreachable;
+  }
+  std::fprintf(stderr, "p2p: failed: %s answered HTTP %d: %s\n", what.c_str(), r.status,
+               r.body.c_str());
+  return r.status == 400 ? kBadName : kFailed;
+}
+
 int report(const grpc::Status& s) {
   std::fprintf(stderr, "p2p: %s: %s\n", what_failed(s), s.error_message().c_str());
   return exit_for(s);
@@ -97,10 +119,15 @@ class CancelOnSignal {
       if (client_) client_->cancel();
     }).detach();
   }
-  void watch(TransferClient& client) {
+  // The client to cancel on a signal (nullptr: none).
+  void watch(TransferClient* client) {
     std::lock_guard lock(mu_);
-    client_ = &client;
-    if (signalled_) client.cancel();
+    client_ = client;
+    if (signalled_ && client) client->cancel();
+  }
+  bool signalled() {
+    std::lock_guard lock(mu_);
+    return signalled_;
   }
 
  private:
@@ -113,24 +140,195 @@ CancelOnSignal* on_signal = nullptr;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
 
+// Registers a client for cancellation while it lives.
+class Watched {
+ public:
+  explicit Watched(TransferClient& c) { on_signal->watch(&c); }
+  ~Watched() { on_signal->watch(nullptr); }
+  Watched(const Watched&) = delete;
+  Watched& operator=(const Watched&) = delete;
+};
+
+// Downloads `name` from `address` into `out_dir` with a progress bar; the status.
+grpc::Status download(const std::string& address, const std::string& name,
+                      const std::string& out_dir, bool force, TransferResult& r) {
+  TransferClient client(address);
+  Watched watched(client);
+  if (auto s = client.connect(kConnectTimeout); !s.ok()) return s;
+  p2p::cli::ProgressBar bar(name);
+  r = client.download_to_folder(name, out_dir, force,
+                                [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+  bar.finish();
+  return r.status;
+}
+
+// A search may take the peer's whole timeout_ms (3 s by default) and then some.
+constexpr auto kRestTimeout = std::chrono::milliseconds(10000);
+
+// One REST request to a peer, waited for.
+p2p::http::ClientResponse rest_get(const p2p::HttpUrl& peer, const std::string& target) {
+  asio::io_context io;
+  p2p::http::Client client(io.get_executor());
+  auto done =
+      asio::co_spawn(io, client.get(peer, target, std::chrono::steady_clock::now() + kRestTimeout),
+                     asio::use_future);
+  io.run();
+  return done.get();
+}
+
+std::optional<p2p::HttpUrl> peer_url(const std::string& text) {
+  std::string why;
+  auto url = p2p::parse_http_url(text, &why);
+  if (!url) std::fprintf(stderr, "p2p: bad name: --peer '%s' %s\n", text.c_str(), why.c_str());
+  return url;
+}
+
+int list(const std::string& peer_text, bool json) {
+  const auto peer = peer_url(peer_text);
+  if (!peer) return kBadName;
+  const auto r = rest_get(*peer, "/listado");
+  if (!r.ok() || r.status != 200) return report_http(r, peer->str());
+  if (json) {
+    std::printf("%s\n", r.body.c_str());
+    return kOk;
+  }
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string body(r.body);
+  try {
+    simdjson::ondemand::document doc = parser.iterate(body);
+    for (auto file : doc.get_array()) {
+      const std::string_view name = file["name"].get_string();
+      const uint64_t size = file["size"].get_uint64();
+      std::printf("%12s  %.*s\n", p2p::cli::human_bytes(size).c_str(),
+                  static_cast<int>(name.size()), name.data());
+    }
+  } catch (const simdjson::simdjson_error& e) {
+    std::fprintf(stderr, "p2p: failed: %s sent a listing we cannot read: %s\n", peer->str().c_str(),
+                 e.what());
+    return kFailed;
+  }
+  return kOk;
+}
+
+// GET /buscar; the reply, or an exit status.
+std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::string& name,
+                                         const std::vector<std::string>& exclude) {
+  if (auto problem = p2p::file_name_problem(name); !problem.empty()) {
+    std::fprintf(stderr, "p2p: bad name: '%s': %.*s\n", name.c_str(),
+                 static_cast<int>(problem.size()), problem.data());
+    return kBadName;
+  }
+  std::string target = "/buscar?archivo=" + p2p::percent_encode_path(name);
+  for (const auto& e : exclude) target += "&exclude=" + p2p::percent_encode_path(e);
+  const auto r = rest_get(peer, target);
+  if (!r.ok() || r.status != 200) return report_http(r, peer.str());
+  std::string why;
+  auto reply = p2p::parse_search_reply(r.body, &why);
+  if (!reply) {
+    std::fprintf(stderr, "p2p: failed: %s answered something else: %s\n", peer.str().c_str(),
+                 why.c_str());
+    return kFailed;
+  }
+  return *reply;
+}
+
+int search(const std::string& name, const std::string& peer_text, bool json) {
+  const auto peer = peer_url(peer_text);
+  if (!peer) return kBadName;
+  auto found = find(*peer, name, {});
+  if (auto* code = std::get_if<int>(&found)) return *code;
+  const auto& reply = std::get<p2p::SearchReply>(found);
+  if (json) {
+    boost::json::object o{{"present", reply.present}};
+    if (reply.present) {
+      o["filename"] = reply.filename;
+      if (!reply.grpc_address.empty()) o["grpc_address"] = reply.grpc_address;
+      if (reply.has_size) o["size"] = reply.size;
+    }
+    std::printf("%s\n", boost::json::serialize(o).c_str());
+  } else if (reply.present) {
+    std::printf("%s: at %s (%s)\n", reply.filename.empty() ? name.c_str() : reply.filename.c_str(),
+                reply.grpc_address.empty() ? "a peer that gave no gRPC address"
+                                           : reply.grpc_address.c_str(),
+                reply.has_size ? p2p::cli::human_bytes(reply.size).c_str() : "size unknown");
+  } else {
+    std::fprintf(stderr, "p2p: not found: no peer reachable from %s has '%s'\n",
+                 peer->str().c_str(), name.c_str());
+  }
+  return reply.present ? kOk : kNotFound;
+}
+
 int get_from(const std::string& name, const std::string& address, const std::string& out_dir,
              bool force) {
-  TransferClient client(address);
-  on_signal->watch(client);
-  if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
-  p2p::cli::ProgressBar bar(name);
-  const TransferResult r = client.download_to_folder(
-      name, out_dir, force, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
-  bar.finish();
-  if (!r.status.ok()) return report(r.status);
+  TransferResult r;
+  if (auto s = download(address, name, out_dir, force, r); !s.ok()) return report(s);
   std::printf("%s (%s)\n", r.path.c_str(), p2p::cli::human_bytes(r.bytes).c_str());
   return kOk;
+}
+
+// Failures of one holder after which another holder is worth a try.
+bool holder_failed(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::NOT_FOUND:  // removed between the search and the download
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr int kMaxHolders = 3;
+
+int get_by_name(const std::string& name, const std::string& peer_text, const std::string& out_dir,
+                bool force) {
+  const auto peer = peer_url(peer_text);
+  if (!peer) return kBadName;
+  std::vector<std::string> tried;
+  grpc::Status last;
+  for (int attempt = 0; attempt < kMaxHolders; ++attempt) {
+    auto found = find(*peer, name, tried);
+    if (auto* code = std::get_if<int>(&found)) return *code;
+    const auto& reply = std::get<p2p::SearchReply>(found);
+    if (!reply.present) {
+      if (tried.empty()) {
+        std::fprintf(stderr, "p2p: not found: no peer reachable from %s has '%s'\n",
+                     peer->str().c_str(), name.c_str());
+        return kNotFound;
+      }
+      std::fprintf(stderr, "p2p: %s: %s (no other peer has '%s')\n", what_failed(last),
+                   last.error_message().c_str(), name.c_str());
+      return exit_for(last);
+    }
+    if (reply.grpc_address.empty()) {
+      std::fprintf(stderr, "p2p: failed: '%s' is on a peer that gave no gRPC address (%s)\n",
+                   name.c_str(), reply.peer.c_str());
+      return kFailed;
+    }
+    const std::string file = reply.filename.empty() ? name : reply.filename;
+    TransferResult r;
+    last = download(reply.grpc_address, file, out_dir, force, r);
+    if (last.ok()) {
+      std::printf("%s (%s) from %s\n", r.path.c_str(), p2p::cli::human_bytes(r.bytes).c_str(),
+                  reply.grpc_address.c_str());
+      return kOk;
+    }
+    if (!holder_failed(last) || on_signal->signalled()) return report(last);
+    std::fprintf(stderr, "p2p: %s failed (%s); looking for another holder\n",
+                 reply.grpc_address.c_str(), last.error_message().c_str());
+    tried.push_back(reply.grpc_address);
+  }
+  return report(last);
 }
 
 int put_to(const std::string& file, const std::string& address, std::string name) {
   if (name.empty()) name = std::filesystem::path(file).filename().string();
   TransferClient client(address);
-  on_signal->watch(client);
+  Watched watched(client);
   if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
   p2p::cli::ProgressBar bar(name);
   const TransferResult r = client.upload(
@@ -150,11 +348,30 @@ int main(int argc, char** argv) {
   CLI::App app{"p2p: list, search, download and upload files on a p2p-share network"};
   app.require_subcommand(1);
 
-  auto* get = app.add_subcommand("get", "download a file from a peer");
-  std::string get_name, get_from_addr, get_out = ".";
+  auto* list_cmd = app.add_subcommand("list", "list the files a peer shares");
+  std::string list_peer;
+  bool list_json = false;
+  list_cmd->add_option("--peer", list_peer, "the peer's REST URL, http://HOST:PORT")->required();
+  list_cmd->add_flag("--json", list_json, "print the peer's JSON as it is");
+
+  auto* search_cmd = app.add_subcommand("search", "find which peer has a file");
+  std::string search_name, search_peer;
+  bool search_json = false;
+  search_cmd->add_option("NAME", search_name, "file name (case-insensitive, exact)")->required();
+  search_cmd->add_option("--peer", search_peer, "REST URL of the peer to ask, http://HOST:PORT")
+      ->required();
+  search_cmd->add_flag("--json", search_json, "print the answer as JSON");
+
+  auto* get =
+      app.add_subcommand("get", "download a file, found through a peer or from a given one");
+  std::string get_name, get_from_addr, get_peer, get_out = ".";
   bool get_force = false;
   get->add_option("NAME", get_name, "file name")->required();
-  get->add_option("--from", get_from_addr, "HOST:PORT of the peer's gRPC server")->required();
+  auto* from_opt =
+      get->add_option("--from", get_from_addr, "HOST:PORT of the holder's gRPC server");
+  auto* peer_opt =
+      get->add_option("--peer", get_peer, "REST URL of a peer to search through, http://HOST:PORT");
+  from_opt->excludes(peer_opt);
   get->add_option("-o,--output", get_out, "output folder (default: current folder)");
   get->add_flag("-f,--force", get_force, "replace an existing file in the output folder");
 
@@ -169,7 +386,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kOk : kBadName;
   }
-  if (*get) return get_from(get_name, get_from_addr, get_out, get_force);
+  if (*list_cmd) return list(list_peer, list_json);
+  if (*search_cmd) return search(search_name, search_peer, search_json);
+  if (*get) {
+    if (get_peer.empty() == get_from_addr.empty()) {
+      std::fprintf(stderr, "p2p: bad usage: give either --peer URL (search) or --from HOST:PORT\n");
+      return kBadName;
+    }
+    if (!get_peer.empty()) return get_by_name(get_name, get_peer, get_out, get_force);
+    return get_from(get_name, get_from_addr, get_out, get_force);
+  }
   if (*put) return put_to(put_file, put_to_addr, put_as);
   return kFailed;
 }

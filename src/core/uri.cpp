@@ -60,23 +60,48 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-std::optional<std::string> query_value(std::string_view query, std::string_view key,
-                                       bool* malformed) {
-  if (malformed) *malformed = false;
+namespace {
+
+// Calls fn(raw value) for each pair of `query` whose key is `key`, until fn returns false.
+template <class Fn>
+void each_raw_value(std::string_view query, std::string_view key, Fn fn) {
   while (!query.empty()) {
     const size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     const size_t eq = pair.find('=');
-    const std::string_view k = pair.substr(0, eq);
-    if (k != key) continue;
-    const std::string_view v =
-        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    auto decoded = percent_decode(v);
-    if (!decoded && malformed) *malformed = true;
-    return decoded;
+    if (pair.substr(0, eq) != key) continue;
+    if (!fn(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1))) return;
   }
-  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::string> query_values(std::string_view query, std::string_view key,
+                                      bool* malformed) {
+  if (malformed) *malformed = false;
+  std::vector<std::string> out;
+  each_raw_value(query, key, [&](std::string_view raw) {
+    if (auto decoded = percent_decode(raw)) {
+      out.push_back(std::move(*decoded));
+    } else if (malformed) {
+      *malformed = true;
+    }
+    return true;
+  });
+  return out;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view key,
+                                       bool* malformed) {
+  if (malformed) *malformed = false;
+  std::optional<std::string> out;
+  each_raw_value(query, key, [&](std::string_view raw) {
+    out = percent_decode(raw);
+    if (!out && malformed) *malformed = true;
+    return false;
+  });
+  return out;
 }
 
 std::string host_port(std::string_view host, uint16_t port) {
@@ -88,6 +113,19 @@ std::string host_port(std::string_view host, uint16_t port) {
   }
   out.append(":").append(std::to_string(port));
   return out;
+}
+
+bool is_wildcard_host(std::string_view host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+std::string replace_wildcard_host(std::string_view address, std::string_view host) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || !is_wildcard_host(address.substr(0, colon)))
+    return std::string(address);
+  const std::string bracketed =
+      host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]" : std::string(host);
+  return bracketed + std::string(address.substr(colon));
 }
 
 std::string HttpUrl::str() const { return (tls ? "https://" : "http://") + host_port(host, port); }

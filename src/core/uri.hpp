@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace p2p {
 
@@ -25,6 +26,10 @@ std::optional<std::string> percent_decode(std::string_view s);
 std::optional<std::string> query_value(std::string_view query, std::string_view key,
                                        bool* malformed = nullptr);
 
+// Every decoded value of `key`, in order (malformed escapes are skipped, *malformed set).
+std::vector<std::string> query_values(std::string_view query, std::string_view key,
+                                      bool* malformed = nullptr);
+
 // http://HOST:PORT[/] as the config and POST /peers give it.
 struct HttpUrl {
   std::string host;  // without brackets for IPv6
@@ -35,6 +40,13 @@ struct HttpUrl {
 
 // nullopt with *why set when the URL is not http(s)://host[:port][/].
 std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why = nullptr);
+
+// 0.0.0.0, ::, [::]: an address to listen on, never one to connect to.
+bool is_wildcard_host(std::string_view host);
+
+// "HOST:PORT" with a wildcard HOST replaced by `host` ("0.0.0.0:50052" -> "10.0.0.2:50052");
+// any other address unchanged.
+std::string replace_wildcard_host(std::string_view address, std::string_view host);
 
 // "host:port", bracketing IPv6 literals.
 std::string host_port(std::string_view host, uint16_t port);

@@ -6,6 +6,11 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <csignal>
 #include <stdexcept>
 #include <thread>
@@ -16,13 +21,18 @@
 namespace p2p {
 
 constexpr int kGraceSeconds = 10;
+constexpr std::chrono::seconds kAnnounceEvery{30};
 
 Peer::Peer(Config cfg)
     : cfg_(std::move(cfg)),
       ctx_(static_cast<int>(cfg_.threads)),
       index_(cfg_.directory),
       watcher_(ctx_.get_executor(), index_),
-      api_(cfg_, index_),
+      instance_id_(new_query_id()),
+      client_(ctx_.get_executor()),
+      peers_(cfg_.peer_titular, cfg_.peer_suplente),
+      search_(cfg_, index_, peers_, client_),
+      api_(cfg_, index_, peers_, search_, instance_id_),
       http_(
           ctx_, [this](http::Request& req) { return api_.handle(req); },
           http::ServerLimits{.parser = {},
@@ -51,7 +61,8 @@ void Peer::start_grpc() {
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port == 0)
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));
-  api_.set_grpc_port(static_cast<uint16_t>(port));
+  grpc_port_ = static_cast<uint16_t>(port);
+  api_.set_grpc_port(grpc_port_);
   spdlog::info("gRPC server listening on {}", host_port(cfg_.ip, static_cast<uint16_t>(port)));
 }
 
@@ -66,14 +77,16 @@ int Peer::run() {
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
                index_.snapshot()->files.size());
 
-  const auto rest = http_.listen(cfg_.ip, cfg_.rest_port);
-  spdlog::info("REST server listening on {}", host_port(rest.address().to_string(), rest.port()));
+  rest_endpoint_ = http_.listen(cfg_.ip, cfg_.rest_port);
+  spdlog::info("REST server listening on {}",
+               host_port(rest_endpoint_.address().to_string(), rest_endpoint_.port()));
   start_grpc();
   spdlog::info("Peer titular: {}; peer suplente: {}",
                cfg_.peer_titular ? cfg_.peer_titular->str() : "none",
                cfg_.peer_suplente ? cfg_.peer_suplente->str() : "none");
 
   asio::co_spawn(ctx_, watcher_.run(), asio::detached);
+  asio::co_spawn(ctx_, announce(), asio::detached);
   http_.start();
   signals_.async_wait([this](const std::error_code& ec, int sig) {
     if (ec) return;
@@ -89,7 +102,40 @@ int Peer::run() {
   return 0;
 }
 
+asio::awaitable<void> Peer::announce() {
+  const std::string host = cfg_.advertise_host.empty() ? cfg_.ip : cfg_.advertise_host;
+  const boost::json::object body{{"url", "http://" + host_port(host, rest_endpoint_.port())},
+                                 {"grpc_address", host_port(host, grpc_port_)},
+                                 {"name", cfg_.name},
+                                 {"id", instance_id_}};
+  const std::string text = boost::json::serialize(body);
+  asio::steady_timer timer(ctx_);
+  auto retry = std::chrono::seconds(1);
+  for (bool first = true; !stopping_; first = false) {
+    bool all_heard = true;
+    for (const auto& url : {cfg_.peer_titular, cfg_.peer_suplente}) {
+      if (!url || stopping_) continue;
+      const auto r = co_await client_.request(
+          *url, "POST", "/peers", text,
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.timeout_ms));
+      // Said once at start; later rounds only refresh what the neighbours know.
+      const bool heard = r.ok() && r.status == 200;
+      all_heard = all_heard && heard;
+      if (first && heard)
+        spdlog::info("Announced to {}", url->str());
+      else if (first)
+        spdlog::info("Could not announce to {} yet ({}); will retry", url->str(),
+                     r.ok() ? "status " + std::to_string(r.status) : r.message);
+    }
+    // A neighbour that was not up yet is tried again soon, backing off to the usual pace.
+    retry = all_heard ? kAnnounceEvery : std::min(retry * 2, kAnnounceEvery);
+    timer.expires_after(retry);
+    co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+}
+
 void Peer::shutdown() {
+  stopping_ = true;
   api_.set_shutting_down();
   files_.set_shutting_down();
   http_.stop();

@@ -1,19 +1,23 @@
-// Peer: wires config, index, watcher, REST and (later) gRPC together; owns the lifecycle.
+// Peer: wires config, index, watcher, search, REST and gRPC together; owns the lifecycle.
 #pragma once
 
 #include <grpcpp/server.h>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <atomic>
 #include <memory>
 #include <thread>
 
 #include "core/config.hpp"
+#include "http/client.hpp"
 #include "http/server.hpp"
 #include "index/file_index.hpp"
 #include "index/folder_watcher.hpp"
 #include "io/shared_folder.hpp"
 #include "peer/rest_api.hpp"
+#include "search/peer_set.hpp"
+#include "search/search.hpp"
 #include "transfer/file_service.hpp"
 
 namespace p2p {
@@ -29,16 +33,25 @@ class Peer {
  private:
   void shutdown();
   void start_grpc();
+  // Tells the titular and suplente about this peer, at start and every kAnnounceEvery.
+  asio::awaitable<void> announce();
 
   Config cfg_;
   asio::io_context ctx_;
   FileIndex index_;
   FolderWatcher watcher_;
+  const std::string instance_id_;
+  http::Client client_;
+  PeerSet peers_;
+  DistributedSearch search_;
   RestApi api_;
   http::Server http_;
   SharedFolder folder_;
   FileService files_;
   std::unique_ptr<grpc::Server> grpc_;
+  asio::ip::tcp::endpoint rest_endpoint_;
+  uint16_t grpc_port_ = 0;
+  std::atomic<bool> stopping_{false};
   asio::signal_set signals_;
   std::thread stopper_;
 };

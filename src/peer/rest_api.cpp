@@ -1,15 +1,18 @@
 #include "peer/rest_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cctype>
+#include <charconv>
 
 #include "core/names.hpp"
 #include "core/uri.hpp"
+#include "search/reply.hpp"
 
 namespace p2p {
 namespace {
-
-bool is_wildcard(std::string_view ip) { return ip == "0.0.0.0" || ip == "::" || ip == "[::]"; }
 
 http::Response json_ok(const boost::json::value& v) {
   http::Response r;
@@ -19,13 +22,19 @@ http::Response json_ok(const boost::json::value& v) {
 
 }  // namespace
 
-RestApi::RestApi(const Config& cfg, FileIndex& index)
-    : cfg_(cfg), index_(index), grpc_port_(cfg.grpc_port) {}
+RestApi::RestApi(const Config& cfg, FileIndex& index, PeerSet& peers, DistributedSearch& search,
+                 std::string instance_id)
+    : cfg_(cfg),
+      index_(index),
+      peers_(peers),
+      search_(search),
+      instance_id_(std::move(instance_id)),
+      grpc_port_(cfg.grpc_port) {}
 
 std::string RestApi::grpc_address_for(const http::Request& req) const {
   const uint16_t port = grpc_port_.load(std::memory_order_relaxed);
   if (!cfg_.advertise_host.empty()) return host_port(cfg_.advertise_host, port);
-  if (!is_wildcard(cfg_.ip)) return host_port(cfg_.ip, port);
+  if (!is_wildcard_host(cfg_.ip)) return host_port(cfg_.ip, port);
   auto addr = req.local.address();
   if (addr.is_v6() && addr.to_v6().is_v4_mapped())
     addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
@@ -43,8 +52,13 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
   if (path == "/listado" || path == "/buscar" || path == "/health") {
     if (!get) co_return http::json_error(405, "method not allowed; use GET");
     if (path == "/listado") co_return listado();
-    if (path == "/buscar") co_return buscar(req);
+    if (path == "/buscar") co_return co_await buscar(req);
     co_return health();
+  }
+  if (path == "/peers") {
+    if (get) co_return peers_get();
+    if (req.method == "POST") co_return peers_post(req);
+    co_return http::json_error(405, "method not allowed; use GET or POST");
   }
   co_return http::json_error(404, "no such route: " + std::string(path));
 }
@@ -65,24 +79,87 @@ http::Response RestApi::listado() {
   return r;
 }
 
-http::Response RestApi::buscar(const http::Request& req) {
-  bool malformed = false;
-  const auto name = query_value(req.query(), "archivo", &malformed);
-  if (malformed) return http::json_error(400, "the archivo parameter has a malformed %-escape");
-  if (!name)
-    return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
-  const std::string_view wanted = trim(*name);
-  if (auto problem = file_name_problem(wanted); !problem.empty())
-    return http::json_error(400, "invalid archivo: " + std::string(problem));
+namespace {
 
-  const auto snap = index_.snapshot();
-  if (const FileEntry* e = snap->find(wanted)) {
-    return json_ok(boost::json::object{{"present", true},
-                                       {"grpc_address", grpc_address_for(req)},
-                                       {"filename", e->name},
-                                       {"size", e->size}});
+// A query parameter that must be a whole number no larger than `max`.
+std::optional<uint64_t> number_param(std::string_view query, std::string_view key, uint64_t max,
+                                     bool& bad) {
+  const auto v = query_value(query, key);
+  if (!v) return std::nullopt;
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc{} || ptr != v->data() + v->size() || n > max) {
+    bad = true;
+    return std::nullopt;
   }
-  return json_ok(boost::json::object{{"present", false}});
+  return n;
+}
+
+bool valid_qid(std::string_view qid) {
+  if (qid.empty() || qid.size() > 64) return false;
+  for (char c : qid)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  return true;
+}
+
+}  // namespace
+
+asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
+  const std::string_view query = req.query();
+  bool malformed = false;
+  const auto name = query_value(query, "archivo", &malformed);
+  if (malformed) co_return http::json_error(400, "the archivo parameter has a malformed %-escape");
+  if (!name)
+    co_return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
+  SearchQuery q;
+  q.name = std::string(trim(*name));
+  if (auto problem = file_name_problem(q.name); !problem.empty())
+    co_return http::json_error(400, "invalid archivo: " + std::string(problem));
+
+  bool bad = false;
+  if (auto ttl = number_param(query, "ttl", 64, bad)) q.ttl = static_cast<uint32_t>(*ttl);
+  if (auto b = number_param(query, "budget_ms", 600000, bad))
+    q.budget = std::chrono::milliseconds(*b);
+  if (bad) co_return http::json_error(400, "ttl must be 0..64 and budget_ms 0..600000");
+  if (auto qid = query_value(query, "qid")) {
+    if (!valid_qid(*qid))
+      co_return http::json_error(400, "qid must be 1..64 letters, digits, - or _");
+    q.qid = std::move(*qid);
+  }
+  q.exclude = query_values(query, "exclude");
+
+  const SearchResult r = co_await search_.search(std::move(q), grpc_address_for(req));
+  if (!r.present) co_return json_ok(boost::json::object{{"present", false}});
+  boost::json::object o{{"present", true}, {"filename", r.filename}};
+  if (!r.grpc_address.empty()) o["grpc_address"] = r.grpc_address;
+  if (r.has_size) o["size"] = r.size;
+  if (!r.holder.empty()) o["via"] = r.holder;
+  if (!r.peer.empty()) o["peer"] = r.peer;
+  co_return json_ok(o);
+}
+
+http::Response RestApi::peers_get() {
+  return json_ok(boost::json::object{{"peers", peers_.to_json(std::chrono::steady_clock::now())}});
+}
+
+http::Response RestApi::peers_post(const http::Request& req) {
+  std::string why;
+  auto a = parse_announcement(req.body, &why);
+  if (!a) return http::json_error(400, "bad announcement: " + why);
+  if (a->id == instance_id_) {
+    return json_ok(boost::json::object{{"learned", false}, {"name", cfg_.name}});
+  }
+  auto url = parse_http_url(a->url, &why);
+  if (!url) return http::json_error(400, "bad url '" + a->url + "': " + why);
+  // A peer listening on every interface announces a wildcard; we reach it where it came from.
+  auto remote = req.remote.address();
+  if (remote.is_v6() && remote.to_v6().is_v4_mapped())
+    remote = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6());
+  const std::string grpc = replace_wildcard_host(a->grpc_address, remote.to_string());
+  if (is_wildcard_host(url->host)) url->host = remote.to_string();
+  const bool learned = peers_.learn(*url, grpc, a->name, std::chrono::steady_clock::now());
+  if (learned) spdlog::info("Learned peer {} ({}) at {}", a->name, url->str(), grpc);
+  return json_ok(boost::json::object{{"learned", learned}, {"name", cfg_.name}});
 }
 
 http::Response RestApi::health() {
@@ -93,7 +170,8 @@ http::Response RestApi::health() {
                                      {"name", cfg_.name},
                                      {"files", snap->files.size()},
                                      {"bytes", snap->total_bytes},
-                                     {"uptime_s", uptime.count()}});
+                                     {"uptime_s", uptime.count()},
+                                     {"peers", peers_.to_json(std::chrono::steady_clock::now())}});
 }
 
 }  // namespace p2p

@@ -11,12 +11,15 @@
 #include "core/config.hpp"
 #include "http/message.hpp"
 #include "index/file_index.hpp"
+#include "search/peer_set.hpp"
+#include "search/search.hpp"
 
 namespace p2p {
 
 class RestApi {
  public:
-  RestApi(const Config& cfg, FileIndex& index);
+  RestApi(const Config& cfg, FileIndex& index, PeerSet& peers, DistributedSearch& search,
+          std::string instance_id);
 
   asio::awaitable<http::Response> handle(http::Request& req);
 
@@ -30,11 +33,16 @@ class RestApi {
 
  private:
   http::Response listado();
-  http::Response buscar(const http::Request& req);
+  asio::awaitable<http::Response> buscar(const http::Request& req);
   http::Response health();
+  http::Response peers_get();
+  http::Response peers_post(const http::Request& req);
 
   const Config& cfg_;
   FileIndex& index_;
+  PeerSet& peers_;
+  DistributedSearch& search_;
+  const std::string instance_id_;
   std::atomic<uint16_t> grpc_port_;
   std::atomic<bool> shutting_down_{false};
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

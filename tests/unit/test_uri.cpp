@@ -64,3 +64,13 @@ TEST_CASE("host_port brackets IPv6") {
   CHECK(host_port("10.0.0.1", 5) == "10.0.0.1:5");
   CHECK(host_port("::1", 5) == "[::1]:5");
 }
+
+TEST_CASE("wildcard hosts are replaced by a reachable one") {
+  CHECK(is_wildcard_host("0.0.0.0"));
+  CHECK(is_wildcard_host("::"));
+  CHECK_FALSE(is_wildcard_host("127.0.0.1"));
+  CHECK(replace_wildcard_host("0.0.0.0:50052", "10.0.0.2") == "10.0.0.2:50052");
+  CHECK(replace_wildcard_host("[::]:50052", "::1") == "[::1]:50052");
+  CHECK(replace_wildcard_host("10.0.0.9:50052", "10.0.0.2") == "10.0.0.9:50052");
+  CHECK(replace_wildcard_host("nonsense", "h") == "nonsense");
+}
