@@ -140,12 +140,18 @@ void Peer::shutdown() {
   files_.set_shutting_down();
   http_.stop();
   watcher_.stop();
-  // grpc::Server::Shutdown blocks until the transfers in flight end (or the grace period
-  // cancels them), and they need the io_context running to end: wait on another thread.
+  // Transfers in flight get the grace period to finish while the server, still accepting,
+  // answers new ones UNAVAILABLE itself (after grpc::Server::Shutdown a new call would be
+  // cancelled instead). They need the io_context running: wait on another thread.
   stopper_ = std::thread([this] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kGraceSeconds);
     if (const size_t n = files_.active_transfers())
       spdlog::info("Waiting up to {} s for {} transfers in flight", kGraceSeconds, n);
-    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(kGraceSeconds));
+    while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (const size_t n = files_.active_transfers())
+      spdlog::warn("Cancelling {} transfers still running after {} s", n, kGraceSeconds);
+    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     ctx_.stop();
   });
 }

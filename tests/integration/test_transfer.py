@@ -229,7 +229,9 @@ class Permissions(unittest.TestCase):
 
 class Shutdown(unittest.TestCase):
     def test_new_transfers_are_unavailable_while_shutting_down(self):
-        peer = Peer("Closing", files={"big.bin": os.urandom(4 * 1024 * 1024)}).start()
+        peer = Peer("Closing").start()
+        with open(os.path.join(peer.dir, "big.bin"), "wb") as f:
+            f.truncate(256 * 1024 * 1024)  # more than flow control lets through unread
         try:
             ch = grpc.insecure_channel(f"127.0.0.1:{peer.grpc_port}")
             stub = pb2_grpc.FileServiceStub(ch)
@@ -241,7 +243,7 @@ class Shutdown(unittest.TestCase):
                 list(stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=5))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
             got = 1 + sum(1 for _ in slow)  # the one in flight still completes
-            self.assertEqual(got, 64)
+            self.assertEqual(got, 256 * 16)
             ch.close()
             self.assertEqual(peer.proc.wait(15), 0)
         finally:
