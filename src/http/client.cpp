@@ -4,8 +4,6 @@
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -29,67 +27,62 @@ bool is_refusal(const std::error_code& ec) {
          ec == asio::error::network_unreachable || ec == asio::error::host_not_found;
 }
 
-asio::awaitable<std::error_code> connect(asio::ip::tcp::socket& s, const HttpUrl& peer) {
-  std::error_code ec;
-  const auto addr = asio::ip::make_address(peer.host, ec);
-  if (!ec) {
-    auto [cec] = co_await s.async_connect({addr, peer.port}, use_nothrow);
-    co_return cec;
-  }
-  asio::ip::tcp::resolver resolver(s.get_executor());
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(peer.host, std::to_string(peer.port), use_nothrow);
-  if (rec) co_return rec;
-  auto [cec, ep] = co_await asio::async_connect(s, endpoints, use_nothrow);
-  co_return cec;
-}
-
 }  // namespace
 
 const char* error_name(ClientResponse::Error e) {
   switch (e) {
-    case ClientResponse::Error::none:
-      return "ok";
-    case ClientResponse::Error::refused:
-      return "refused";
-    case ClientResponse::Error::timeout:
-      return "timeout";
-    case ClientResponse::Error::io:
-      return "connection error";
-    case ClientResponse::Error::protocol:
-      return "bad reply";
+    case ClientResponse::Error::none: return "ok";
+    case ClientResponse::Error::refused: return "refused";
+    case ClientResponse::Error::timeout: return "timeout";
+    case ClientResponse::Error::io: return "connection error";
+    case ClientResponse::Error::protocol: return "bad reply";
   }
   return "error";
 }
 
-Client::Client(asio::any_io_executor ex, size_t max_body_bytes, size_t max_idle_per_peer)
-    : ex_(std::move(ex)), max_body_(max_body_bytes), max_idle_(max_idle_per_peer) {}
-
-std::unique_ptr<Client::Socket> Client::take_idle(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto it = idle_.find(key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  auto s = std::move(it->second.back());
-  it->second.pop_back();
-  return s;
+std::string request_text(const HttpUrl& peer, std::string_view method, std::string_view target,
+                         std::string_view body) {
+  std::string wire;
+  wire.reserve(128 + target.size() + body.size());
+  wire.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
+  wire.append(host_port(peer.host, peer.port));
+  wire.append("\r\nUser-Agent: p2p-share\r\nAccept: application/json\r\n");
+  if (!body.empty() || method != "GET") {
+    wire.append("Content-Type: application/json\r\nContent-Length: ");
+    wire.append(std::to_string(body.size())).append("\r\n");
+  }
+  wire.append("\r\n").append(body);
+  return wire;
 }
 
-void Client::put_idle(const std::string& key, std::unique_ptr<Socket> s) {
-  std::lock_guard lock(mu_);
-  auto& list = idle_[key];
-  if (list.size() < max_idle_) list.push_back(std::move(s));
+Connection::Connection(asio::any_io_executor ex, size_t max_body_bytes)
+    : socket_(std::move(ex)), max_body_(max_body_bytes) {}
+
+asio::awaitable<std::error_code> Connection::connect(const HttpUrl& peer) {
+  std::error_code ec;
+  const auto addr = asio::ip::make_address(peer.host, ec);
+  if (!ec) {
+    std::tie(ec) = co_await socket_.async_connect({addr, peer.port}, use_nothrow);
+  } else {
+    asio::ip::tcp::resolver resolver(socket_.get_executor());
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(peer.host, std::to_string(peer.port), use_nothrow);
+    if (rec) co_return rec;
+    asio::ip::tcp::endpoint ep;
+    std::tie(ec, ep) = co_await asio::async_connect(socket_, endpoints, use_nothrow);
+  }
+  if (!ec) {
+    std::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  }
+  co_return ec;
 }
 
-void Client::close_idle() {
-  std::lock_guard lock(mu_);
-  idle_.clear();
-}
-
-asio::awaitable<ClientResponse> Client::exchange(Socket& s, const std::string& wire, bool& reusable,
-                                                 bool& nothing_back) {
+asio::awaitable<ClientResponse> Connection::exchange(const std::string& wire, bool& reusable,
+                                                     bool& nothing_back) {
   reusable = false;
   nothing_back = false;
-  auto [wec, written] = co_await asio::async_write(s, asio::buffer(wire), use_nothrow);
+  auto [wec, written] = co_await asio::async_write(socket_, asio::buffer(wire), use_nothrow);
   if (wec) {
     nothing_back = true;
     co_return failure(ClientResponse::Error::io, "sending the request failed: " + wec.message());
@@ -97,7 +90,7 @@ asio::awaitable<ClientResponse> Client::exchange(Socket& s, const std::string& w
   ResponseParser parser(max_body_);
   std::array<char, 16 * 1024> buf;
   for (;;) {
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_nothrow);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_nothrow);
     ResponseParser::State state;
     if (ec) {
       if (ec != asio::error::eof) {
@@ -124,49 +117,93 @@ asio::awaitable<ClientResponse> Client::exchange(Socket& s, const std::string& w
   }
 }
 
+Client::Client(asio::any_io_executor ex, size_t max_body_bytes, size_t max_connections_per_peer)
+    : ex_(std::move(ex)), max_body_(max_body_bytes), max_per_peer_(max_connections_per_peer) {}
+
+std::unique_ptr<Connection> Client::take(const std::string& key, bool& may_open) {
+  std::lock_guard lock(mu_);
+  auto& slots = peers_[key];
+  may_open = false;
+  if (!slots.idle.empty()) {
+    auto c = std::move(slots.idle.back());
+    slots.idle.pop_back();
+    return c;
+  }
+  if (slots.open < max_per_peer_) {
+    ++slots.open;
+    may_open = true;
+  }
+  return nullptr;
+}
+
+void Client::wake_one(PeerSlots& slots) {
+  if (slots.waiting.empty()) return;
+  slots.waiting.front()->cancel();
+  slots.waiting.pop_front();
+}
+
+void Client::give_back(const std::string& key, std::unique_ptr<Connection> c) {
+  std::lock_guard lock(mu_);
+  auto& slots = peers_[key];
+  if (c) {
+    slots.idle.push_back(std::move(c));
+  } else {
+    --slots.open;
+  }
+  wake_one(slots);
+}
+
 asio::awaitable<ClientResponse> Client::request(const HttpUrl& peer, std::string_view method,
                                                 std::string_view target, std::string_view body,
                                                 std::chrono::steady_clock::time_point deadline) {
   const std::string key = peer.str();
-  std::string wire;
-  wire.reserve(128 + target.size() + body.size());
-  wire.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
-  wire.append(host_port(peer.host, peer.port));
-  wire.append("\r\nUser-Agent: p2p-share\r\nAccept: application/json\r\n");
-  if (!body.empty() || method != "GET") {
-    wire.append("Content-Type: application/json\r\nContent-Length: ");
-    wire.append(std::to_string(body.size())).append("\r\n");
-  }
-  wire.append("\r\n").append(body);
-
-  asio::steady_timer timer(ex_);
-  timer.expires_at(deadline);
+  const std::string wire = request_text(peer, method, target, body);
   const auto timeout = [&] {
     return failure(ClientResponse::Error::timeout, "no reply from " + key + " in time");
   };
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<Socket> s = attempt == 0 ? take_idle(key) : nullptr;
-    const bool pooled = s != nullptr;
-    if (!s) {
-      s = std::make_unique<Socket>(ex_);
-      auto res = co_await (connect(*s, peer) || timer.async_wait(use_nothrow));
-      if (res.index() == 1) co_return timeout();
-      if (const auto ec = std::get<0>(res)) {
-        co_return failure(
-            is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
-            "cannot connect to " + key + ": " + ec.message());
+  asio::steady_timer timer(ex_);
+  timer.expires_at(deadline);
+  for (int attempt = 0; attempt < 2;) {
+    bool fresh = false;
+    std::unique_ptr<Connection> c = take(key, fresh);
+    if (!c && !fresh) {
+      // Every connection to this peer is busy: wait for one, within the deadline.
+      asio::steady_timer wait(ex_);
+      wait.expires_at(deadline);
+      {
+        std::lock_guard lock(mu_);
+        peers_[key].waiting.push_back(&wait);
       }
-      std::error_code ignored;
-      s->set_option(asio::ip::tcp::no_delay(true), ignored);
+      auto [ec] = co_await wait.async_wait(use_nothrow);
+      if (!ec) {
+        std::lock_guard lock(mu_);
+        std::erase(peers_[key].waiting, &wait);
+        co_return timeout();
+      }
+      continue;
     }
+    if (fresh) {
+      c = std::make_unique<Connection>(ex_, max_body_);
+      auto res = co_await (c->connect(peer) || timer.async_wait(use_nothrow));
+      if (res.index() == 1 || std::get<0>(res)) {
+        give_back(key, nullptr);
+        if (res.index() == 1) co_return timeout();
+        const auto ec = std::get<0>(res);
+        co_return failure(is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
+                          "cannot connect to " + key + ": " + ec.message());
+      }
+    }
+    ++attempt;
     bool reusable = false, nothing_back = false;
-    auto res =
-        co_await (exchange(*s, wire, reusable, nothing_back) || timer.async_wait(use_nothrow));
-    if (res.index() == 1) co_return timeout();
+    auto res = co_await (c->exchange(wire, reusable, nothing_back) || timer.async_wait(use_nothrow));
+    if (res.index() == 1) {
+      give_back(key, nullptr);
+      co_return timeout();
+    }
     ClientResponse r = std::move(std::get<0>(res));
+    give_back(key, r.ok() && reusable ? std::move(c) : nullptr);
     // A kept-alive connection the peer had closed meanwhile: try once on a fresh one.
-    if (!r.ok() && pooled && nothing_back) continue;
-    if (r.ok() && reusable) put_idle(key, std::move(s));
+    if (!r.ok() && !fresh && nothing_back) continue;
     co_return r;
   }
   co_return failure(ClientResponse::Error::io, "connection to " + key + " failed");

@@ -1,11 +1,14 @@
-// The one HTTP client: Asio coroutines, keep-alive connections reused per peer, one
-// deadline per request composed with awaitable operators, responses parsed by llhttp.
+// The one HTTP client: Asio coroutines, keep-alive connections reused per peer (and
+// bounded per peer), one deadline per request composed with awaitable operators,
+// responses parsed by llhttp.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,14 +32,40 @@ struct ClientResponse {
 
 const char* error_name(ClientResponse::Error e);
 
+// The bytes of a request: request line, Host, and a JSON body when there is one.
+std::string request_text(const HttpUrl& peer, std::string_view method, std::string_view target,
+                         std::string_view body = {});
+
+// One connection to one peer: connect, then request/response exchanges on it. No
+// deadlines here: the caller bounds each call (Client does; a load generator measures).
+class Connection {
+ public:
+  Connection(asio::any_io_executor ex, size_t max_body_bytes);
+
+  asio::awaitable<std::error_code> connect(const HttpUrl& peer);
+
+  // Sends `wire` and reads one response. `reusable`: the connection may carry another
+  // request; `nothing_back`: the peer closed it before answering anything (a stale
+  // keep-alive connection), so the request may be retried elsewhere.
+  asio::awaitable<ClientResponse> exchange(const std::string& wire, bool& reusable,
+                                           bool& nothing_back);
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::ip::tcp::socket socket_;
+  size_t max_body_;
+};
+
 class Client {
  public:
   explicit Client(asio::any_io_executor ex, size_t max_body_bytes = 64 * 1024 * 1024,
-                  size_t max_idle_per_peer = 32);
+                  size_t max_connections_per_peer = 64);
 
   // One request; never throws, never outlives the deadline by more than the time to
   // close a socket. A pooled connection the peer closed meanwhile is retried once on a
-  // fresh one.
+  // fresh one. At most max_connections_per_peer are open to one peer; more requests wait
+  // for one of them (within their deadline).
   asio::awaitable<ClientResponse> request(const HttpUrl& peer, std::string_view method,
                                           std::string_view target, std::string_view body,
                                           std::chrono::steady_clock::time_point deadline);
@@ -46,21 +75,22 @@ class Client {
     return request(peer, "GET", target, {}, deadline);
   }
 
-  // Drops every idle connection.
-  void close_idle();
-
  private:
-  using Socket = asio::ip::tcp::socket;
-  std::unique_ptr<Socket> take_idle(const std::string& key);
-  void put_idle(const std::string& key, std::unique_ptr<Socket> s);
-  asio::awaitable<ClientResponse> exchange(Socket& s, const std::string& wire, bool& reusable,
-                                           bool& sent_nothing_back);
+  struct PeerSlots {
+    size_t open = 0;
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::deque<asio::steady_timer*> waiting;
+  };
+  // A connection to `key`: an idle one, a new one within the limit, or null to wait.
+  std::unique_ptr<Connection> take(const std::string& key, bool& may_open);
+  void give_back(const std::string& key, std::unique_ptr<Connection> c);  // null: closed
+  void wake_one(PeerSlots& slots);
 
   asio::any_io_executor ex_;
   size_t max_body_;
-  size_t max_idle_;
+  size_t max_per_peer_;
   std::mutex mu_;
-  std::map<std::string, std::vector<std::unique_ptr<Socket>>> idle_;
+  std::map<std::string, PeerSlots> peers_;
 };
 
 }  // namespace p2p::http

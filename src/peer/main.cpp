@@ -1,5 +1,6 @@
 // p2p-peer: shares a folder over REST (metadata) and gRPC (bytes).
 #include <malloc.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,12 @@ int main(int argc, char** argv) {
   // glibc's trimming halves upload speed and triples RSS (DESIGN.md section 3).
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
   mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+  // A peer holds a descriptor per connection: use all the system lets us.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   CLI::App app{"p2p-peer: shares a folder with the p2p-share network"};
   std::string config_path;
   app.add_option("file", config_path, "peer config file (JSON)");
