@@ -31,11 +31,16 @@ bool is_refusal(const std::error_code& ec) {
 
 const char* error_name(ClientResponse::Error e) {
   switch (e) {
-    case ClientResponse::Error::none: return "ok";
-    case ClientResponse::Error::refused: return "refused";
-    case ClientResponse::Error::timeout: return "timeout";
-    case ClientResponse::Error::io: return "connection error";
-    case ClientResponse::Error::protocol: return "bad reply";
+    case ClientResponse::Error::none:
+      return "ok";
+    case ClientResponse::Error::refused:
+      return "refused";
+    case ClientResponse::Error::timeout:
+      return "timeout";
+    case ClientResponse::Error::io:
+      return "connection error";
+    case ClientResponse::Error::protocol:
+      return "bad reply";
   }
   return "error";
 }
@@ -110,7 +115,7 @@ asio::awaitable<ClientResponse> Connection::exchange(const std::string& wire, bo
     if (state == ResponseParser::State::complete) {
       ClientResponse r;
       r.status = parser.status();
-      r.body = parser.body();
+      r.body = parser.take_body();
       reusable = !ec && parser.keep_alive();
       co_return r;
     }
@@ -153,8 +158,8 @@ void Client::give_back(const std::string& key, std::unique_ptr<Connection> c) {
   wake_one(slots);
 }
 
-asio::awaitable<ClientResponse> Client::request(const HttpUrl& peer, std::string_view method,
-                                                std::string_view target, std::string_view body,
+asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method,
+                                                std::string target, std::string body,
                                                 std::chrono::steady_clock::time_point deadline) {
   const std::string key = peer.str();
   const std::string wire = request_text(peer, method, target, body);
@@ -189,13 +194,15 @@ asio::awaitable<ClientResponse> Client::request(const HttpUrl& peer, std::string
         give_back(key, nullptr);
         if (res.index() == 1) co_return timeout();
         const auto ec = std::get<0>(res);
-        co_return failure(is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
-                          "cannot connect to " + key + ": " + ec.message());
+        co_return failure(
+            is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
+            "cannot connect to " + key + ": " + ec.message());
       }
     }
     ++attempt;
     bool reusable = false, nothing_back = false;
-    auto res = co_await (c->exchange(wire, reusable, nothing_back) || timer.async_wait(use_nothrow));
+    auto res =
+        co_await (c->exchange(wire, reusable, nothing_back) || timer.async_wait(use_nothrow));
     if (res.index() == 1) {
       give_back(key, nullptr);
       co_return timeout();

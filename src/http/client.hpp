@@ -42,11 +42,12 @@ class Connection {
  public:
   Connection(asio::any_io_executor ex, size_t max_body_bytes);
 
+  // `peer` must outlive the call.
   asio::awaitable<std::error_code> connect(const HttpUrl& peer);
 
-  // Sends `wire` and reads one response. `reusable`: the connection may carry another
-  // request; `nothing_back`: the peer closed it before answering anything (a stale
-  // keep-alive connection), so the request may be retried elsewhere.
+  // Sends `wire` (which must outlive the call) and reads one response. `reusable`: the connection
+  // may carry another request; `nothing_back`: the peer closed it before answering anything (a
+  // stale keep-alive connection), so the request may be retried elsewhere.
   asio::awaitable<ClientResponse> exchange(const std::string& wire, bool& reusable,
                                            bool& nothing_back);
 
@@ -62,17 +63,18 @@ class Client {
   explicit Client(asio::any_io_executor ex, size_t max_body_bytes = 64 * 1024 * 1024,
                   size_t max_connections_per_peer = 64);
 
-  // One request; never throws, never outlives the deadline by more than the time to
+  // One request; arguments are taken by value, so the coroutine owns them whatever the
+  // caller's temporaries do. Never throws, never outlives the deadline by more than the time to
   // close a socket. A pooled connection the peer closed meanwhile is retried once on a
   // fresh one. At most max_connections_per_peer are open to one peer; more requests wait
   // for one of them (within their deadline).
-  asio::awaitable<ClientResponse> request(const HttpUrl& peer, std::string_view method,
-                                          std::string_view target, std::string_view body,
+  asio::awaitable<ClientResponse> request(HttpUrl peer, std::string method, std::string target,
+                                          std::string body,
                                           std::chrono::steady_clock::time_point deadline);
 
-  asio::awaitable<ClientResponse> get(const HttpUrl& peer, std::string_view target,
+  asio::awaitable<ClientResponse> get(HttpUrl peer, std::string target,
                                       std::chrono::steady_clock::time_point deadline) {
-    return request(peer, "GET", target, {}, deadline);
+    return request(std::move(peer), "GET", std::move(target), {}, deadline);
   }
 
  private:

@@ -32,6 +32,9 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     s.error_ = "response body is larger than " + std::to_string(s.max_body_) + " bytes";
     return -1;
   }
+  // One allocation for the whole body, not a regrowth every few kilobytes.
+  if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX)
+    s.body_.reserve(static_cast<size_t>(p->content_length));
   return 0;
 }
 

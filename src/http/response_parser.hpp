@@ -24,6 +24,7 @@ class ResponseParser {
 
   int status() const { return status_; }
   const std::string& body() const { return body_; }
+  std::string take_body() { return std::move(body_); }
   bool keep_alive() const { return keep_alive_; }
   const std::string& error() const { return error_; }
   bool started() const { return started_; }

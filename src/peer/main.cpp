@@ -1,7 +1,7 @@
 // p2p-peer: shares a folder over REST (metadata) and gRPC (bytes).
 #include <malloc.h>
-#include <sys/resource.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>

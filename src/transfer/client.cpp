@@ -181,19 +181,27 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
 TransferResult TransferClient::upload(const std::filesystem::path& path, const std::string& name,
                                       size_t chunk_size, bool name_only_first,
                                       const ProgressFn& progress) {
-  TransferResult result;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  TransferResult result;
   if (!fd) {
     result.status = from_failure(fs_failure(errno, "cannot open", path.string()));
-    return result;
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  } else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     result.status =
         local_error(grpc::StatusCode::INVALID_ARGUMENT, path.string() + " is not a regular file");
-    return result;
+  } else {
+    result =
+        upload_from([&](char* buf, size_t n) { return ::read(fd.get(), buf, n); },
+                    static_cast<uint64_t>(st.st_size), name, chunk_size, name_only_first, progress);
   }
-  const auto total = static_cast<uint64_t>(st.st_size);
+  return result;
+}
+
+TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, size_t)>& read,
+                                           uint64_t total, const std::string& name,
+                                           size_t chunk_size, bool name_only_first,
+                                           const ProgressFn& progress) {
+  TransferResult result;
   auto* ctx = begin(std::make_unique<grpc::ClientContext>());
   transfer::UploadResponse resp;
   auto writer = stub_->Upload(ctx, &resp);
@@ -209,7 +217,7 @@ TransferResult TransferClient::upload(const std::filesystem::path& path, const s
   int read_errno = 0;
   while (stream_ok) {
     buf.resize(chunk_size);
-    const ssize_t n = ::read(fd.get(), buf.data(), chunk_size);
+    const ssize_t n = read(buf.data(), chunk_size);
     if (n < 0) {
       if (errno == EINTR) continue;
       read_errno = errno;
@@ -230,7 +238,9 @@ TransferResult TransferClient::upload(const std::filesystem::path& path, const s
     ctx->TryCancel();
     writer->Finish();
     end();
-    result.status = from_failure(fs_failure(read_errno, "cannot read", path.string()));
+    result.status =
+        local_error(grpc::StatusCode::INTERNAL,
+                    std::string("cannot read what to upload: ") + std::strerror(read_errno));
     return result;
   }
   if (stream_ok) writer->WritesDone();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
@@ -52,6 +53,12 @@ class TransferClient {
   // Waits until the peer answers the HTTP/2 handshake; UNAVAILABLE when it does not in
   // time (refused, unreachable, or accepting but hung).
   grpc::Status connect(std::chrono::milliseconds timeout);
+
+  // Uploads `total` bytes produced by `read` (fills the buffer, returns the byte count,
+  // 0 at the end, -1 with errno set on failure) under `name`.
+  TransferResult upload_from(const std::function<ssize_t(char*, size_t)>& read, uint64_t total,
+                             const std::string& name, size_t chunk_size = 65536,
+                             bool name_only_first = false, const ProgressFn& progress = {});
 
   // Cancels the transfer in progress, from any thread (a signal handler's thread, say).
   void cancel();

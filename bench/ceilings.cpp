@@ -1,0 +1,80 @@
+#include "ceilings.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace p2p::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double mbps(uint64_t bytes, Clock::duration d) {
+  return static_cast<double>(bytes) / 1e6 / std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+double tcp_loopback_MBps(uint64_t bytes) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("cannot listen on loopback");
+  const int out = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(out, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("cannot connect on loopback");
+  const int in = ::accept(listener, nullptr, nullptr);
+  ::close(listener);
+
+  const auto start = Clock::now();
+  std::thread writer([&] {
+    std::vector<char> buf(1 << 20, 'x');
+    uint64_t left = bytes;
+    while (left > 0) {
+      const ssize_t n = ::write(out, buf.data(), std::min<uint64_t>(buf.size(), left));
+      if (n <= 0) break;
+      left -= static_cast<uint64_t>(n);
+    }
+    ::shutdown(out, SHUT_WR);
+  });
+  std::vector<char> buf(1 << 20);
+  uint64_t got = 0;
+  for (ssize_t n; (n = ::read(in, buf.data(), buf.size())) > 0;) got += static_cast<uint64_t>(n);
+  const auto elapsed = Clock::now() - start;
+  writer.join();
+  ::close(in);
+  ::close(out);
+  return mbps(got, elapsed);
+}
+
+double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes) {
+  const auto path = dir / ".bench-disk-ceiling";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write in " + dir.string());
+  std::vector<char> buf(1 << 20, 'y');
+  const auto start = Clock::now();
+  for (uint64_t left = bytes; left > 0;) {
+    const ssize_t n = ::write(fd, buf.data(), std::min<uint64_t>(buf.size(), left));
+    if (n <= 0) break;
+    left -= static_cast<uint64_t>(n);
+  }
+  ::fsync(fd);
+  const auto elapsed = Clock::now() - start;
+  ::close(fd);
+  std::filesystem::remove(path);
+  return mbps(bytes, elapsed);
+}
+
+}  // namespace p2p::bench

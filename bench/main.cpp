@@ -1,0 +1,391 @@
+// p2p-bench: starts its own peers on loopback, measures REST latency, transfer
+// throughput, failover and memory against ceilings measured in the same run, and writes
+// a table, bench/results/latest.json and bench/results/latest.png.
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "ceilings.hpp"
+#include "core/uri.hpp"
+#include "http/client.hpp"
+#include "peer_process.hpp"
+#include "rest_load.hpp"
+#include "stats.hpp"
+#include "transfer/client.hpp"
+
+namespace fs = std::filesystem;
+using namespace p2p;
+using namespace p2p::bench;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+struct Plan {
+  bool quick = false;
+  std::vector<int> concurrency;
+  milliseconds rest_duration;
+  std::vector<uint64_t> sizes;
+  int runs;          // per transfer size (median reported)
+  int latency_runs;  // 1 MiB downloads for p50/p99
+  uint64_t tcp_bytes, disk_bytes;
+  int failover_next;  // queries after the first
+};
+
+Plan make_plan(bool quick) {
+  if (quick)
+    return {true, {1, 100}, milliseconds(500), {kMiB, 64 * kMiB}, 3, 30, 512 * kMiB, 128 * kMiB, 5};
+  return {false,
+          {1, 10, 100, 1000},
+          milliseconds(3000),
+          {kMiB, 64 * kMiB, 1024 * kMiB},
+          3,
+          200,
+          4096 * kMiB,
+          1024 * kMiB,
+          20};
+}
+
+// A file of `size` bytes of cheap pseudo-random data (no compression anywhere, but no
+// page of zeros either).
+void make_file(const fs::path& path, uint64_t size) {
+  std::ofstream out(path, std::ios::binary);
+  std::vector<uint64_t> block(kMiB / 8);
+  std::mt19937_64 rng(size);
+  for (uint64_t done = 0; done < size;) {
+    for (auto& w : block) w = rng();
+    const uint64_t n = std::min<uint64_t>(kMiB, size - done);
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    done += n;
+  }
+}
+
+double median(std::vector<double> v) { return quantile(v, 0.5); }
+double mbps(uint64_t bytes, double secs) { return static_cast<double>(bytes) / 1e6 / secs; }
+double since_ms(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string size_label(uint64_t bytes) {
+  return bytes >= 1024 * kMiB ? std::to_string(bytes / (1024 * kMiB)) + " GiB"
+                              : std::to_string(bytes / kMiB) + " MiB";
+}
+
+// GET /buscar through `url`, timed.
+double timed_search(const HttpUrl& url, const std::string& name, bool& present) {
+  asio::io_context io;
+  http::Client client(io.get_executor());
+  const auto t0 = Clock::now();
+  auto f = asio::co_spawn(
+      io, client.get(url, "/buscar?archivo=" + name, Clock::now() + std::chrono::seconds(30)),
+      asio::use_future);
+  io.run();
+  const auto r = f.get();
+  const double ms = since_ms(t0);
+  present = r.ok() && r.status == 200 && r.body.find("\"present\":true") != std::string::npos;
+  return ms;
+}
+
+class Bench {
+ public:
+  Bench(Plan plan, fs::path peer_bin, fs::path work)
+      : plan_(std::move(plan)), bin_(std::move(peer_bin)), work_(std::move(work)) {}
+
+  boost::json::object run();
+
+ private:
+  void ceilings();
+  void rest();
+  void transfers();
+  void failover();
+
+  Plan plan_;
+  fs::path bin_, work_;
+  boost::json::object out_{{"version", 1}};
+  double tcp_ = 0, disk_ = 0;
+};
+
+void Bench::ceilings() {
+  fs::create_directories(work_ / "M");
+  tcp_ = tcp_loopback_MBps(plan_.tcp_bytes);
+  disk_ = disk_write_MBps(work_ / "M", plan_.disk_bytes);
+  out_["ceiling"] = boost::json::object{{"tcp_loopback_MBps", tcp_}, {"disk_write_MBps", disk_}};
+  std::printf(
+      "\nCeilings\n  TCP loopback, one stream      %9.0f MB/s\n  disk, sequential write+fsync "
+      "%9.0f MB/s\n",
+      tcp_, disk_);
+}
+
+void Bench::rest() {
+  PeerProcess small(bin_, work_, "S");
+  for (int i = 0; i < 10; ++i)
+    make_file(small.share() / ("file" + std::to_string(i) + ".txt"), 1000);
+  PeerProcess large(bin_, work_, "L");
+  for (int i = 0; i < 10000; ++i)
+    std::ofstream(large.share() / ("f" + std::to_string(i) + ".dat")) << i;
+  PeerProcess asker(bin_, work_, "A", R"("peer_titular":")" + small.url() + "\"");
+  std::this_thread::sleep_for(milliseconds(300));  // let the watchers see the new files
+
+  struct Endpoint {
+    const char* name;
+    std::string url;
+    std::string target;
+  };
+  const std::vector<Endpoint> endpoints = {
+      {"listado", small.url(), "/listado"},
+      {"listado_10k", large.url(), "/listado"},
+      {"buscar_local", small.url(), "/buscar?archivo=file3.txt"},
+      {"buscar_remote", asker.url(), "/buscar?archivo=file3.txt"},
+  };
+  boost::json::array rows;
+  std::printf("\nREST (keep-alive connections, %lld ms each)\n  %-14s %5s %10s %9s %9s %9s %7s\n",
+              static_cast<long long>(plan_.rest_duration.count()), "endpoint", "conc", "req/s",
+              "p50 us", "p99 us", "max us", "errors");
+  for (const auto& e : endpoints) {
+    for (int c : plan_.concurrency) {
+      const auto r = rest_load(*parse_http_url(e.url), e.target, c, plan_.rest_duration);
+      std::printf("  %-14s %5d %10.0f %9.0f %9.0f %9.0f %7llu\n", e.name, c, r.rps, r.p50_us,
+                  r.p99_us, r.max_us, static_cast<unsigned long long>(r.errors));
+      rows.push_back(boost::json::object{{"endpoint", e.name},
+                                         {"concurrency", c},
+                                         {"requests", r.requests},
+                                         {"errors", r.errors},
+                                         {"rps", r.rps},
+                                         {"p50_us", r.p50_us},
+                                         {"p99_us", r.p99_us},
+                                         {"max_us", r.max_us}});
+    }
+  }
+  out_["rest"] = std::move(rows);
+}
+
+void Bench::transfers() {
+  for (uint64_t size : plan_.sizes) make_file(work_ / "M" / ("size-" + std::to_string(size)), size);
+  std::vector<uint8_t> source(64 * kMiB);
+  std::mt19937_64 rng(7);
+  for (auto& b : source) b = static_cast<uint8_t>(rng());
+  PeerProcess peer(bin_, work_, "M");
+  const auto out_dir = work_ / "downloads";
+  fs::create_directories(out_dir);
+  out_["memory"] = boost::json::object{{"idle_rss_kb", peer.rss_kb()}};
+  TransferClient client(peer.grpc_address());
+  if (!client.connect(std::chrono::seconds(5)).ok())
+    throw std::runtime_error("cannot reach peer M");
+
+  boost::json::array rows;
+  std::printf(
+      "\ngRPC transfers (median of %d runs; MB = 10^6 bytes)\n  %-9s %-8s %-7s %10s %9s %12s\n",
+      plan_.runs, "op", "size", "sink", "MB/s", "p50 ms", "of ceiling");
+  uint64_t upload_seq = 0;
+  for (uint64_t size : plan_.sizes) {
+    const std::string name = "size-" + std::to_string(size);
+    for (const char* mode : {"memory", "file", "upload"}) {
+      // Peaks are taken during the largest size of the plan (1 GiB; 64 MiB with --quick).
+      const bool big = size == plan_.sizes.back();
+      if (big) peer.reset_peak();
+      std::vector<double> secs;
+      // Run 0 warms the channel up (HTTP/2 flow-control windows grow with the first
+      // transfers) and is not counted.
+      for (int run = -1; run < plan_.runs; ++run) {
+        const auto t0 = Clock::now();
+        TransferResult r;
+        if (std::string_view(mode) == "memory") {
+          r = client.download(name, [](std::string_view) { return true; });
+        } else if (std::string_view(mode) == "file") {
+          r = client.download_to_folder(name, out_dir, true);
+        } else {
+          uint64_t sent = 0;
+          const std::string target = "up-" + std::to_string(++upload_seq);
+          r = client.upload_from(
+              [&](char* buf, size_t n) -> ssize_t {
+                // Chunks divide the source evenly, so a chunk never wraps around it.
+                n = std::min<uint64_t>(n, size - sent);
+                std::memcpy(buf, source.data() + sent % source.size(), n);
+                sent += n;
+                return static_cast<ssize_t>(n);
+              },
+              size, target);
+          fs::remove(peer.share() / target);
+        }
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (!r.status.ok())
+          throw std::runtime_error(std::string(mode) + " " + name + ": " +
+                                   r.status.error_message());
+        if (run >= 0) secs.push_back(s);
+        fs::remove(out_dir / name);
+      }
+      if (big) {
+        const std::string_view m = mode;
+        const char* key = m == "upload"   ? "upload_peak_rss_kb"
+                          : m == "memory" ? "download_peak_rss_kb"
+                                          : "download_file_peak_rss_kb";
+        out_["memory"].as_object()[key] = peer.peak_rss_kb();
+        out_["memory"].as_object()["peak_measured_bytes"] = size;
+      }
+      const bool upload = std::string_view(mode) == "upload";
+      const double rate = mbps(size, median(secs));
+      const double ceiling = upload ? disk_ : tcp_;
+      std::printf("  %-9s %-8s %-7s %10.0f %9.2f %11.0f%%\n", upload ? "upload" : "download",
+                  size_label(size).c_str(), upload ? "file" : mode, rate, median(secs) * 1000,
+                  100 * rate / ceiling);
+      rows.push_back(boost::json::object{{"op", upload ? "upload" : "download"},
+                                         {"bytes", size},
+                                         {"sink", upload ? "file" : mode},
+                                         {"MBps", rate},
+                                         {"p50_ms", median(secs) * 1000},
+                                         {"ceiling_fraction", rate / ceiling}});
+    }
+  }
+  // 1 MiB latency over many runs (the channel is warm by now).
+  std::vector<double> ms;
+  const std::string one = "size-" + std::to_string(kMiB);
+  for (int i = 0; i < plan_.latency_runs; ++i) {
+    const auto t0 = Clock::now();
+    client.download(one, [](std::string_view) { return true; });
+    ms.push_back(since_ms(t0));
+  }
+  const double p50 = quantile(ms, 0.5), p99 = quantile(ms, 0.99);
+  std::printf("  1 MiB download latency over %d runs: p50 %.2f ms, p99 %.2f ms\n",
+              plan_.latency_runs, p50, p99);
+  out_["latency_1MiB"] =
+      boost::json::object{{"runs", plan_.latency_runs}, {"p50_ms", p50}, {"p99_ms", p99}};
+  out_["transfer"] = std::move(rows);
+  out_["memory"].as_object()["idle_rss_kb_after"] = peer.rss_kb();
+
+  // 16 parallel downloads of one 64 MiB file, each its own channel.
+  const std::string name64 = "size-" + std::to_string(64 * kMiB);
+  const auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> total{0};
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&] {
+      TransferClient c(peer.grpc_address());
+      total += c.download(name64, [](std::string_view) { return true; }).bytes;
+    });
+  for (auto& t : threads) t.join();
+  const double agg = mbps(total, std::chrono::duration<double>(Clock::now() - t0).count());
+  std::printf("  16 parallel downloads of 64 MiB: %.0f MB/s aggregate (%.0f%% of one TCP stream)\n",
+              agg, 100 * agg / tcp_);
+  out_["parallel"] = boost::json::object{{"streams", 16}, {"MBps", agg}};
+  const auto& memory = out_["memory"].as_object();
+  const auto kb = [&](const char* key) { return memory.at(key).to_number<uint64_t>(); };
+  std::printf(
+      "\nMemory (peer RSS)\n  idle %llu kB; peak during the %s download %llu kB, upload %llu kB\n",
+      static_cast<unsigned long long>(kb("idle_rss_kb")), size_label(plan_.sizes.back()).c_str(),
+      static_cast<unsigned long long>(kb("download_peak_rss_kb")),
+      static_cast<unsigned long long>(kb("upload_peak_rss_kb")));
+}
+
+void Bench::failover() {
+  boost::json::array rows;
+  std::printf(
+      "\nFailover (titular down, file on the suplente; timeout_ms 3000)\n  %-14s %10s %10s\n",
+      "case", "first ms", "next ms");
+  PeerProcess holder(bin_, work_, "H");
+  std::ofstream(holder.share() / "wanted.txt") << "here";
+  for (const char* c : {"titular_dead", "titular_hung"}) {
+    PeerProcess titular(bin_, work_, std::string("T-") + c);
+    PeerProcess asker(
+        bin_, work_, std::string("F-") + c,
+        R"("peer_titular":")" + titular.url() + R"(","peer_suplente":")" + holder.url() + "\"");
+    std::this_thread::sleep_for(milliseconds(200));
+    bool present = false;
+    timed_search(*parse_http_url(asker.url()), "wanted.txt", present);  // warm connections
+    if (std::string_view(c) == "titular_dead")
+      titular.kill();
+    else
+      titular.suspend();
+    const auto url = *parse_http_url(asker.url());
+    const double first = timed_search(url, "wanted.txt", present);
+    bool all_present = present;
+    std::vector<double> next;
+    for (int i = 0; i < plan_.failover_next; ++i) {
+      next.push_back(timed_search(url, "wanted.txt", present));
+      all_present = all_present && present;
+    }
+    const double next_ms = median(next);
+    std::printf("  %-14s %10.1f %10.2f%s\n", c, first, next_ms, all_present ? "" : "  (NOT FOUND)");
+    rows.push_back(boost::json::object{
+        {"case", c}, {"first_ms", first}, {"next_ms", next_ms}, {"found", all_present}});
+    titular.resume();
+  }
+  out_["failover"] = std::move(rows);
+}
+
+boost::json::object Bench::run() {
+  ceilings();
+  rest();
+  transfers();
+  failover();
+  return out_;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  CLI::App app{"p2p-bench: measures p2p-share peers on this machine"};
+  bool quick = false;
+  std::string out = "bench/results/latest.json";
+  std::string peer_bin = (fs::canonical("/proc/self/exe").parent_path() / "p2p-peer").string();
+  std::string work_parent = fs::temp_directory_path().string();
+  app.add_flag("--quick", quick, "a reduced set, in under a minute");
+  app.add_option("-o,--output", out, "where to write the JSON results (a .png goes beside it)");
+  app.add_option("--peer-bin", peer_bin, "the p2p-peer to measure");
+  app.add_option("--workdir", work_parent, "where the temporary peers and files go");
+  bool keep = false;
+  app.add_flag("--keep", keep, "keep the work folder (peer logs, configs) for inspection");
+  CLI11_PARSE(app, argc, argv);
+
+  char tmpl[4096];
+  std::snprintf(tmpl, sizeof tmpl, "%s/p2p-bench-XXXXXX", work_parent.c_str());
+  if (!::mkdtemp(tmpl)) {
+    std::perror("p2p-bench: mkdtemp");
+    return 1;
+  }
+  const fs::path work = tmpl;
+  int status = 0;
+  try {
+    const auto start = Clock::now();
+    Bench bench(make_plan(quick), peer_bin, work);
+    auto result = bench.run();
+    result["quick"] = quick;
+    result["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+    fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
+    std::ofstream(out) << boost::json::serialize(result) << "\n";
+    std::printf("\nWrote %s in %.0f s\n", out.c_str(), result["seconds"].as_double());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "p2p-bench: %s\n", e.what());
+    status = 1;
+  }
+  std::error_code ec;
+  if (keep)
+    std::printf("Kept %s\n", work.c_str());
+  else
+    fs::remove_all(work, ec);
+  return status;
+}
