@@ -82,14 +82,15 @@ void serialize(const Response& r, const Request* req, bool omit_body, std::strin
       .append(reason_phrase(r.status));
   out.append("\r\nServer: p2p-share\r\nContent-Type: ").append(r.content_type);
   out.append("\r\nContent-Length: ");
-  out.append(num, std::to_chars(num, num + sizeof num, r.body.size()).ptr);
+  const size_t length = r.shared_body ? r.shared_body->size() : r.body.size();
+  out.append(num, std::to_chars(num, num + sizeof num, length).ptr);
   if (r.close) {
     out.append("\r\nConnection: close");
   } else if (req && req->http_minor == 0) {
     out.append("\r\nConnection: keep-alive");
   }
   out.append("\r\n\r\n");
-  if (!omit_body) out.append(r.body);
+  if (!omit_body && !r.shared_body) out.append(r.body);
 }
 
 }  // namespace p2p::http

@@ -137,8 +137,17 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
         req.remote = remote;
         Response r = co_await handler_(req);
         if (!req.keep_alive) r.close = true;
-        serialize(r, &req, req.method == "HEAD", out);
+        const bool head = req.method == "HEAD";
+        serialize(r, &req, head, out);
         close = r.close;
+        if (r.shared_body && !head) {
+          // What is queued, then the shared body straight from its buffer.
+          const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
+                                                         asio::buffer(*r.shared_body)};
+          auto [wec, written] = co_await asio::async_write(socket, pieces, use_nothrow);
+          if (wec) co_return;
+          out.clear();
+        }
       }
       if (!out.empty()) {
         deadline.at = Clock::now() + limits_.idle_timeout;

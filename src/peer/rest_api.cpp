@@ -72,10 +72,10 @@ http::Response RestApi::listado() {
     files.reserve(snap->files.size());
     for (const auto& f : snap->files)
       files.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"uri", f.uri}});
-    listing_body_ = boost::json::serialize(files);
+    listing_body_ = std::make_shared<const std::string>(boost::json::serialize(files));
     listing_snapshot_ = snap;
   }
-  r.body = listing_body_;
+  r.shared_body = listing_body_;
   return r;
 }
 

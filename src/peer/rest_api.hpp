@@ -50,7 +50,7 @@ class RestApi {
   // /listado is rebuilt only when the index publishes a new snapshot.
   std::mutex listing_mutex_;
   std::shared_ptr<const IndexSnapshot> listing_snapshot_;
-  std::string listing_body_;
+  std::shared_ptr<const std::string> listing_body_;
 };
 
 }  // namespace p2p

@@ -1,0 +1,66 @@
+"""Runs p2p-bench --quick and checks its JSON is complete and error-free. Timings are
+never asserted here: they live in the bench's own output."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+build = os.environ["P2P_BUILD_DIR"]
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "latest.json")
+    p = subprocess.run([os.path.join(build, "p2p-bench"), "--quick", "-o", out, "--workdir", tmp],
+                       capture_output=True, text=True, timeout=170)
+    sys.stdout.write(p.stdout)
+    sys.stderr.write(p.stderr)
+    assert p.returncode == 0, f"p2p-bench exited {p.returncode}"
+    with open(out) as f:
+        r = json.load(f)
+
+problems = []
+
+
+def need(obj, keys, where):
+    for k in keys:
+        if k not in obj:
+            problems.append(f"{where}: missing {k}")
+
+
+need(r, ["version", "ceiling", "rest", "transfer", "parallel", "failover", "memory"], "top level")
+assert r["version"] == 1
+need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
+endpoints = {"listado", "listado_10k", "buscar_local", "buscar_remote"}
+seen = set()
+for row in r["rest"]:
+    need(row, ["endpoint", "concurrency", "requests", "errors", "rps", "p50_us", "p99_us", "max_us"], "rest row")
+    seen.add(row["endpoint"])
+    if row["errors"] != 0:
+        problems.append(f"rest {row['endpoint']} at {row['concurrency']}: {row['errors']} errors")
+    if row["requests"] <= 0:
+        problems.append(f"rest {row['endpoint']} at {row['concurrency']}: no requests")
+if seen != endpoints:
+    problems.append(f"rest endpoints {sorted(seen)} != {sorted(endpoints)}")
+kinds = set()
+for row in r["transfer"]:
+    need(row, ["op", "bytes", "sink", "MBps", "p50_ms"], "transfer row")
+    kinds.add((row["op"], row["sink"]))
+    if not row["MBps"] > 0:
+        problems.append(f"transfer {row}: no throughput")
+if kinds != {("download", "memory"), ("download", "file"), ("upload", "file")}:
+    problems.append(f"transfer kinds {sorted(kinds)}")
+need(r["parallel"], ["streams", "MBps"], "parallel")
+if r["parallel"].get("streams") != 16:
+    problems.append("parallel streams != 16")
+cases = {row["case"]: row for row in r["failover"]}
+if set(cases) != {"titular_dead", "titular_hung"}:
+    problems.append(f"failover cases {sorted(cases)}")
+for c, row in cases.items():
+    need(row, ["first_ms", "next_ms"], f"failover {c}")
+    if not row.get("found"):
+        problems.append(f"failover {c}: the file was not found through the suplente")
+need(r["memory"], ["idle_rss_kb", "download_peak_rss_kb", "upload_peak_rss_kb"], "memory")
+
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print("bench JSON complete, no errors")
