@@ -10,27 +10,12 @@
 
 #include "core/names.hpp"
 #include "io/shared_folder.hpp"
+#include "transfer/status.hpp"
 
 namespace p2p {
 namespace {
 
 grpc::Status local_error(grpc::StatusCode code, const std::string& msg) { return {code, msg}; }
-
-grpc::Status from_failure(const FsFailure& f) {
-  switch (f.code) {
-    case FsError::already_exists:
-      return {grpc::StatusCode::ALREADY_EXISTS, f.message};
-    case FsError::permission_denied:
-      return {grpc::StatusCode::PERMISSION_DENIED, f.message};
-    case FsError::no_space:
-    case FsError::too_large:
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED, f.message};
-    case FsError::not_found:
-      return {grpc::StatusCode::NOT_FOUND, f.message};
-    default:
-      return {grpc::StatusCode::INTERNAL, f.message};
-  }
-}
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -151,7 +136,7 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
   }
   auto created = folder->create_temp();
   if (auto* f = std::get_if<FsFailure>(&created)) {
-    result.status = from_failure(*f);
+    result.status = to_status(*f);
     return result;
   }
   TempFile temp = std::move(std::get<TempFile>(created));
@@ -165,13 +150,13 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
       },
       progress);
   if (write_errno != 0) {
-    result.status = from_failure(fs_failure(write_errno, "cannot write", temp.name()));
+    result.status = to_status(fs_failure(write_errno, "cannot write", temp.name()));
     return result;
   }
   if (!result.status.ok()) return result;
   auto committed = temp.commit(name, overwrite);
   if (auto* f = std::get_if<FsFailure>(&committed)) {
-    result.status = from_failure(*f);
+    result.status = to_status(*f);
     return result;
   }
   result.path = out_dir / name;
@@ -185,7 +170,7 @@ TransferResult TransferClient::upload(const std::filesystem::path& path, const s
   struct stat st;
   TransferResult result;
   if (!fd) {
-    result.status = from_failure(fs_failure(errno, "cannot open", path.string()));
+    result.status = to_status(fs_failure(errno, "cannot open", path.string()));
   } else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     result.status =
         local_error(grpc::StatusCode::INVALID_ARGUMENT, path.string() + " is not a regular file");

@@ -12,6 +12,7 @@
 #include "core/names.hpp"
 #include "io/chunk_pump.hpp"
 #include "io/receive_queue.hpp"
+#include "transfer/status.hpp"
 #include "transfer/transfer_log.hpp"
 
 namespace p2p {
@@ -241,25 +242,6 @@ class RefusedReactor final : public Base {
 };
 
 }  // namespace
-
-grpc::Status to_status(const FsFailure& f) {
-  switch (f.code) {
-    case FsError::invalid_name:
-      return {grpc::StatusCode::INVALID_ARGUMENT, f.message};
-    case FsError::not_found:
-      return {grpc::StatusCode::NOT_FOUND, f.message};
-    case FsError::permission_denied:
-      return {grpc::StatusCode::PERMISSION_DENIED, f.message};
-    case FsError::already_exists:
-      return {grpc::StatusCode::ALREADY_EXISTS, f.message};
-    case FsError::too_large:
-    case FsError::no_space:
-      return {grpc::StatusCode::RESOURCE_EXHAUSTED, f.message};
-    case FsError::io:
-      break;
-  }
-  return {grpc::StatusCode::INTERNAL, f.message};
-}
 
 FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
                          TransferOptions options)

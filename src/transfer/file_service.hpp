@@ -51,7 +51,4 @@ class FileService final : public transfer::FileService::CallbackService {
   std::atomic<size_t> active_{0};
 };
 
-// The gRPC status for a file-system failure.
-grpc::Status to_status(const FsFailure& f);
-
 }  // namespace p2p

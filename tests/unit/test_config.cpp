@@ -5,20 +5,13 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "temp_dir.hpp"
 
 using namespace p2p;
+using p2p::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/p2p-config-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string base(const fs::path& dir, const std::string& extra = "") {
   return R"({"ip":"127.0.0.1","rest_port":8001,"grpc_port":50051,"directory":")" + dir.string() +

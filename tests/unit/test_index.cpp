@@ -13,23 +13,13 @@
 #include "core/names.hpp"
 #include "index/file_index.hpp"
 #include "index/folder_watcher.hpp"
+#include "temp_dir.hpp"
 
 using namespace p2p;
+using p2p::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/p2p-index-test-XXXXXX";
-    path = fs::canonical(::mkdtemp(tmpl));
-  }
-  ~TempDir() { fs::remove_all(path); }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream(path / name, std::ios::binary) << content;
-  }
-};
 
 // Runs the watcher until `done` holds or 3 s pass; returns whether it held.
 bool watch_until(FileIndex& index, const std::function<void()>& change,

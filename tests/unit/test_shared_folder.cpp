@@ -7,20 +7,13 @@
 
 #include "core/names.hpp"
 #include "io/shared_folder.hpp"
+#include "temp_dir.hpp"
 
 using namespace p2p;
+using p2p::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/p2p-folder-test-XXXXXX";
-    path = fs::canonical(::mkdtemp(tmpl));
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

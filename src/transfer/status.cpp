@@ -1,0 +1,24 @@
+#include "transfer/status.hpp"
+
+namespace p2p {
+
+grpc::Status to_status(const FsFailure& f) {
+  switch (f.code) {
+    case FsError::invalid_name:
+      return {grpc::StatusCode::INVALID_ARGUMENT, f.message};
+    case FsError::not_found:
+      return {grpc::StatusCode::NOT_FOUND, f.message};
+    case FsError::permission_denied:
+      return {grpc::StatusCode::PERMISSION_DENIED, f.message};
+    case FsError::already_exists:
+      return {grpc::StatusCode::ALREADY_EXISTS, f.message};
+    case FsError::too_large:
+    case FsError::no_space:
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, f.message};
+    case FsError::io:
+      break;
+  }
+  return {grpc::StatusCode::INTERNAL, f.message};
+}
+
+}  // namespace p2p
