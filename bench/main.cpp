@@ -116,6 +116,7 @@ class Bench {
   void ceilings();
   void rest();
   void transfers();
+  void memory();
   void failover();
 
   Plan plan_;
@@ -186,7 +187,6 @@ void Bench::transfers() {
   PeerProcess peer(bin_, work_, "M");
   const auto out_dir = work_ / "downloads";
   fs::create_directories(out_dir);
-  out_["memory"] = boost::json::object{{"idle_rss_kb", peer.rss_kb()}};
   TransferClient client(peer.grpc_address());
   if (!client.connect(std::chrono::seconds(5)).ok())
     throw std::runtime_error("cannot reach peer M");
@@ -199,9 +199,6 @@ void Bench::transfers() {
   for (uint64_t size : plan_.sizes) {
     const std::string name = "size-" + std::to_string(size);
     for (const char* mode : {"memory", "file", "upload"}) {
-      // Peaks are taken during the largest size of the plan (1 GiB; 64 MiB with --quick).
-      const bool big = size == plan_.sizes.back();
-      if (big) peer.reset_peak();
       std::vector<double> secs;
       // Run 0 warms the channel up (HTTP/2 flow-control windows grow with the first
       // transfers) and is not counted.
@@ -233,14 +230,6 @@ void Bench::transfers() {
         if (run >= 0) secs.push_back(s);
         fs::remove(out_dir / name);
       }
-      if (big) {
-        const std::string_view m = mode;
-        const char* key = m == "upload"   ? "upload_peak_rss_kb"
-                          : m == "memory" ? "download_peak_rss_kb"
-                                          : "download_file_peak_rss_kb";
-        out_["memory"].as_object()[key] = peer.peak_rss_kb();
-        out_["memory"].as_object()["peak_measured_bytes"] = size;
-      }
       const bool upload = std::string_view(mode) == "upload";
       const double rate = mbps(size, median(secs));
       const double ceiling = upload ? disk_ : tcp_;
@@ -269,7 +258,6 @@ void Bench::transfers() {
   out_["latency_1MiB"] =
       boost::json::object{{"runs", plan_.latency_runs}, {"p50_ms", p50}, {"p99_ms", p99}};
   out_["transfer"] = std::move(rows);
-  out_["memory"].as_object()["idle_rss_kb_after"] = peer.rss_kb();
 
   // 16 parallel downloads of one 64 MiB file, each its own channel.
   const std::string name64 = "size-" + std::to_string(64 * kMiB);
@@ -286,13 +274,43 @@ void Bench::transfers() {
   std::printf("  16 parallel downloads of 64 MiB: %.0f MB/s aggregate (%.0f%% of one TCP stream)\n",
               agg, 100 * agg / tcp_);
   out_["parallel"] = boost::json::object{{"streams", 16}, {"MBps", agg}};
-  const auto& memory = out_["memory"].as_object();
-  const auto kb = [&](const char* key) { return memory.at(key).to_number<uint64_t>(); };
+}
+
+// On a fresh peer, so that nothing an earlier phase left in its heap counts: RSS idle,
+// then the peak during one download and during one upload of the plan's largest size.
+void Bench::memory() {
+  const uint64_t size = plan_.sizes.back();
+  const std::string name = "size-" + std::to_string(size);
+  fs::create_directories(work_ / "R");
+  fs::create_hard_link(work_ / "M" / name, work_ / "R" / name);
+  PeerProcess peer(bin_, work_, "R");
+  std::this_thread::sleep_for(milliseconds(500));
+  const uint64_t idle = peer.rss_kb();
+  TransferClient client(peer.grpc_address());
+  peer.reset_peak();
+  client.download(name, [](std::string_view) { return true; });
+  const uint64_t download_peak = peer.peak_rss_kb();
+  peer.reset_peak();
+  std::vector<char> block(64 * 1024, 'z');
+  uint64_t sent = 0;
+  client.upload_from(
+      [&](char* buf, size_t n) -> ssize_t {
+        n = std::min<uint64_t>(n, size - sent);
+        std::memcpy(buf, block.data(), std::min(n, block.size()));
+        sent += n;
+        return static_cast<ssize_t>(n);
+      },
+      size, "memory-upload");
+  const uint64_t upload_peak = peer.peak_rss_kb();
+  out_["memory"] = boost::json::object{{"idle_rss_kb", idle},
+                                       {"download_peak_rss_kb", download_peak},
+                                       {"upload_peak_rss_kb", upload_peak},
+                                       {"peak_measured_bytes", size}};
   std::printf(
-      "\nMemory (peer RSS)\n  idle %llu kB; peak during the %s download %llu kB, upload %llu kB\n",
-      static_cast<unsigned long long>(kb("idle_rss_kb")), size_label(plan_.sizes.back()).c_str(),
-      static_cast<unsigned long long>(kb("download_peak_rss_kb")),
-      static_cast<unsigned long long>(kb("upload_peak_rss_kb")));
+      "\nMemory (peer RSS, fresh peer)\n  idle %llu kB; peak during a %s download %llu kB, upload "
+      "%llu kB\n",
+      static_cast<unsigned long long>(idle), size_label(size).c_str(),
+      static_cast<unsigned long long>(download_peak), static_cast<unsigned long long>(upload_peak));
 }
 
 void Bench::failover() {
@@ -335,6 +353,7 @@ boost::json::object Bench::run() {
   ceilings();
   rest();
   transfers();
+  memory();
   failover();
   return out_;
 }

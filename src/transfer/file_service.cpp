@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 // per chunk while a stream holds only half a megabyte.
 constexpr int kDownloadBuffers = 8;
 // Messages received ahead per upload, written to the file in batches.
-constexpr int kUploadBuffers = 16;
+constexpr int kUploadBuffers = 4;
 
 grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
