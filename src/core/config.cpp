@@ -159,6 +159,12 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.http_idle_timeout_ms = static_cast<uint32_t>(r.integer(key, v, 10, 3600000));
     } else if (key == "max_http_connections") {
       cfg.max_http_connections = static_cast<uint32_t>(r.integer(key, v, 1, 1000000));
+    } else if (key == "max_transfers") {
+      cfg.max_transfers = static_cast<uint32_t>(r.integer(key, v, 1, 100000));
+    } else if (key == "grpc_max_connection_idle_ms") {
+      cfg.grpc_max_connection_idle_ms = static_cast<uint32_t>(r.integer(key, v, 1000, 86400000));
+    } else if (key == "shutdown_grace_ms") {
+      cfg.shutdown_grace_ms = static_cast<uint32_t>(r.integer(key, v, 0, 3600000));
     } else {
       cfg.unknown_fields.push_back(key);
     }

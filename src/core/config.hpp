@@ -28,9 +28,12 @@ struct Config {
   uint64_t max_upload_bytes = 0;  // 0: no limit but the disk
   bool allow_overwrite = false;
   uint32_t threads = 1;
-  uint32_t http_idle_timeout_ms = 30000;    // a request must arrive within it, else 408/close
-  uint32_t max_http_connections = 10000;    // beyond it: 503 and close
-  std::vector<std::string> unknown_fields;  // reported as warnings, not errors
+  uint32_t http_idle_timeout_ms = 30000;  // a request must arrive within it, else 408/close
+  uint32_t max_http_connections = 10000;  // beyond it: 503 and close
+  uint32_t max_transfers = 64;            // concurrent Download+Upload; beyond: RESOURCE_EXHAUSTED
+  uint32_t grpc_max_connection_idle_ms = 600000;  // an idle gRPC connection is closed after it
+  uint32_t shutdown_grace_ms = 10000;             // transfers in flight may finish within it
+  std::vector<std::string> unknown_fields;        // reported as warnings, not errors
 };
 
 // "FILE: field 'X': what is wrong" — the peer prints it and exits 2.

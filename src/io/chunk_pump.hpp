@@ -8,6 +8,7 @@
 #include <asio/random_access_file.hpp>
 #include <asio/read_at.hpp>
 #include <asio/use_awaitable.hpp>
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <string>
@@ -33,11 +34,18 @@ struct PumpOutcome {
   std::string message;
 };
 
+// `stop` ends the stream early (as cancelled) when it turns true between two chunks.
 template <ChunkSink Sink>
 asio::awaitable<PumpOutcome> pump_file(asio::random_access_file& file, uint64_t size,
-                                       size_t chunk_size, ChunkQueue& queue, Sink& sink) {
+                                       size_t chunk_size, ChunkQueue& queue, Sink& sink,
+                                       const std::atomic<bool>& stop) {
   PumpOutcome out;
   while (out.bytes < size) {
+    if (stop.load(std::memory_order_relaxed)) {
+      co_await queue.drain();
+      out.result = PumpResult::cancelled;
+      co_return out;
+    }
     const int i = co_await queue.acquire();
     if (i < 0) {
       out.result = PumpResult::cancelled;

@@ -20,7 +20,6 @@
 
 namespace p2p {
 
-constexpr int kGraceSeconds = 10;
 constexpr std::chrono::seconds kAnnounceEvery{30};
 
 Peer::Peer(Config cfg)
@@ -42,7 +41,8 @@ Peer::Peer(Config cfg)
       files_(ctx_, index_, folder_,
              TransferOptions{.chunk_size = cfg_.chunk_size,
                              .max_upload_bytes = cfg_.max_upload_bytes,
-                             .allow_overwrite = cfg_.allow_overwrite}),
+                             .allow_overwrite = cfg_.allow_overwrite,
+                             .max_transfers = cfg_.max_transfers}),
       signals_(ctx_, SIGINT, SIGTERM) {}
 
 Peer::~Peer() {
@@ -58,6 +58,13 @@ void Peer::start_grpc() {
   // Uploads from other clients may use chunks larger than ours.
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   builder.SetMaxSendMessageSize(64 * 1024 * 1024);
+  // Dead clients are found by keepalive pings; idle connections are closed; and the
+  // pings our own client sends during a stalled transfer (every 10 s) are welcome.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(cfg_.grpc_max_connection_idle_ms));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port == 0)
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));
@@ -144,13 +151,20 @@ void Peer::shutdown() {
   // answers new ones UNAVAILABLE itself (after grpc::Server::Shutdown a new call would be
   // cancelled instead). They need the io_context running: wait on another thread.
   stopper_ = std::thread([this] {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kGraceSeconds);
+    const auto grace = std::chrono::milliseconds(cfg_.shutdown_grace_ms);
+    const auto deadline = std::chrono::steady_clock::now() + grace;
     if (const size_t n = files_.active_transfers())
-      spdlog::info("Waiting up to {} s for {} transfers in flight", kGraceSeconds, n);
+      spdlog::info("Waiting up to {} ms for {} transfers in flight", grace.count(), n);
     while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (const size_t n = files_.active_transfers())
-      spdlog::warn("Cancelling {} transfers still running after {} s", n, kGraceSeconds);
+    if (const size_t n = files_.active_transfers()) {
+      spdlog::warn("Stopping {} transfers still running after {} ms", n, grace.count());
+      files_.abort_transfers();
+      const auto last = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < last)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // What is still stuck (a receiver that stopped reading) is cancelled by gRPC.
     grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     ctx_.stop();
   });

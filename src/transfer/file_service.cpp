@@ -48,7 +48,6 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
         peer_(ctx->peer()),
         name_(std::move(name)),
         queue_(svc.io().get_executor(), kDownloadBuffers) {
-    svc_.active().fetch_add(1);
     asio::co_spawn(svc_.io(), run(), asio::detached);
   }
 
@@ -95,13 +94,16 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
     asio::random_access_file reader(svc_.io(), file.fd.release());
 
     const TransferLog log("Download", name, size, peer_);
-    const auto outcome = co_await pump_file(reader, size, svc_.options().chunk_size, queue_, *this);
+    const auto outcome =
+        co_await pump_file(reader, size, svc_.options().chunk_size, queue_, *this, svc_.aborting());
     grpc::Status status;
     switch (outcome.result) {
       case PumpResult::done:
         break;
       case PumpResult::cancelled:
-        status = {grpc::StatusCode::CANCELLED, "download cancelled by the receiver"};
+        status = svc_.aborting().load() ? unavailable()
+                                        : grpc::Status(grpc::StatusCode::CANCELLED,
+                                                       "download cancelled by the receiver");
         break;
       case PumpResult::read_error:
         status = {grpc::StatusCode::ABORTED, outcome.message};
@@ -128,7 +130,6 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         peer_(ctx->peer()),
         resp_(resp),
         queue_(svc.io().get_executor(), kUploadBuffers) {
-    svc_.active().fetch_add(1);
     asio::co_spawn(svc_.io(), run(), asio::detached);
   }
 
@@ -204,6 +205,10 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         }
       }
       offset += bytes;
+      if (svc_.aborting().load()) {
+        log.finished(offset, "stopped: shutting down");
+        co_return unavailable();
+      }
       if (const int next = queue_.release(batch); next >= 0) StartRead(&msg_[next]);
       batch = co_await queue_.take();
     }
@@ -247,17 +252,29 @@ FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& 
                          TransferOptions options)
     : ctx_(ctx), index_(index), folder_(folder), options_(options) {}
 
+std::optional<grpc::Status> FileService::admit() {
+  if (shutting_down()) return unavailable();
+  // Counted here, released by the reactor's OnDone.
+  if (active_.fetch_add(1) >= options_.max_transfers) {
+    active_.fetch_sub(1);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "this peer is busy with " + std::to_string(options_.max_transfers) +
+                            " transfers (max_transfers); try again later");
+  }
+  return std::nullopt;
+}
+
 grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::CallbackServerContext* ctx,
                                                                   const DownloadRequest* req) {
-  if (shutting_down())
-    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(unavailable());
+  if (auto refused = admit())
+    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(std::move(*refused));
   return new DownloadReactor(*this, ctx, req->filename());
 }
 
 grpc::ServerReadReactor<UploadRequest>* FileService::Upload(grpc::CallbackServerContext* ctx,
                                                             UploadResponse* resp) {
-  if (shutting_down())
-    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(unavailable());
+  if (auto refused = admit())
+    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(std::move(*refused));
   return new UploadReactor(*this, ctx, resp);
 }
 

@@ -5,6 +5,7 @@
 
 #include <asio/io_context.hpp>
 #include <atomic>
+#include <optional>
 #include <string>
 
 #include "core/config.hpp"
@@ -18,6 +19,7 @@ struct TransferOptions {
   size_t chunk_size = 65536;
   uint64_t max_upload_bytes = 0;  // 0: only the disk limits it
   bool allow_overwrite = false;
+  size_t max_transfers = 64;  // concurrent, both directions
 };
 
 class FileService final : public transfer::FileService::CallbackService {
@@ -36,6 +38,11 @@ class FileService final : public transfer::FileService::CallbackService {
 
   size_t active_transfers() const { return active_.load(); }
 
+  // The grace period is over: transfers still running stop between two chunks and end
+  // with UNAVAILABLE.
+  void abort_transfers() { aborting_.store(true); }
+  const std::atomic<bool>& aborting() const { return aborting_; }
+
   asio::io_context& io() { return ctx_; }
   FileIndex& index() { return index_; }
   SharedFolder& folder() { return folder_; }
@@ -43,12 +50,16 @@ class FileService final : public transfer::FileService::CallbackService {
   std::atomic<size_t>& active() { return active_; }
 
  private:
+  // nullopt when a new transfer may start (and is then counted); else why not.
+  std::optional<grpc::Status> admit();
+
   asio::io_context& ctx_;
   FileIndex& index_;
   SharedFolder& folder_;
   TransferOptions options_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> active_{0};
+  std::atomic<bool> aborting_{false};
 };
 
 }  // namespace p2p

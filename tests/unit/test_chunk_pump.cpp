@@ -76,7 +76,8 @@ Run pump(const std::string& content, int buffers, int fail_at = -1, uint64_t cla
   asio::random_access_file file(ctx, fd);
   Run run;
   const uint64_t size = claimed_size ? claimed_size : content.size();
-  asio::co_spawn(ctx, pump_file(file, size, kChunk, queue, sink),
+  static const std::atomic<bool> never{false};
+  asio::co_spawn(ctx, pump_file(file, size, kChunk, queue, sink, never),
                  [&](std::exception_ptr e, PumpOutcome o) {
                    REQUIRE_FALSE(e);
                    run.outcome = o;
