@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstring>
 #include <set>
 #include <system_error>
 
@@ -31,6 +32,23 @@ int watch_folder(const std::filesystem::path& folder) {
   return fd;
 }
 
+// Reads the event at `p` into `pending` (or `rescan`); returns its size. A plain function:
+// inotify_event ends in a flexible array, which a coroutine frame cannot hold.
+ssize_t read_event(const char* p, std::set<std::string>& pending, bool& rescan,
+                   const std::filesystem::path& folder) {
+  inotify_event ev;
+  std::memcpy(&ev, p, sizeof ev);
+  if (ev.mask & IN_Q_OVERFLOW) rescan = true;
+  if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+    spdlog::error("The shared folder {} was removed or moved away", folder.string());
+  if (ev.len > 0) {
+    const char* name = p + sizeof ev;
+    std::string n(name, ::strnlen(name, ev.len));
+    if (!is_temp_name(n)) pending.insert(std::move(n));
+  }
+  return static_cast<ssize_t>(sizeof ev + ev.len);
+}
+
 }  // namespace
 
 FolderWatcher::FolderWatcher(asio::any_io_executor ex, FileIndex& index)
@@ -42,7 +60,9 @@ void FolderWatcher::stop() {
 }
 
 asio::awaitable<void> FolderWatcher::run() {
-  alignas(inotify_event) std::array<char, 64 * 1024> buf;
+  // A coroutine frame does not keep over-aligned locals aligned: events are copied out of
+  // the buffer, never cast in place.
+  std::array<char, 64 * 1024> buf;
   asio::steady_timer settle(fd_.get_executor());
   std::set<std::string> pending;
   bool rescan = false;
@@ -66,15 +86,7 @@ asio::awaitable<void> FolderWatcher::run() {
         const ssize_t n = ::read(fd_.native_handle(), buf.data(), buf.size());
         if (n <= 0) break;
         for (ssize_t off = 0; off < n;) {
-          const auto* ev = reinterpret_cast<const inotify_event*>(buf.data() + off);
-          off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-          if (ev->mask & IN_Q_OVERFLOW) rescan = true;
-          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
-            spdlog::error("The shared folder {} was removed or moved away",
-                          index_.folder().string());
-          if (ev->len == 0) continue;
-          const std::string name(ev->name);
-          if (!is_temp_name(name)) pending.insert(name);
+          off += read_event(buf.data() + off, pending, rescan, index_.folder());
         }
       }
     }
