@@ -43,7 +43,12 @@ std::string DistributedSearch::forward_target(const std::string& name, uint32_t 
 
 DistributedSearch::DistributedSearch(const Config& cfg, FileIndex& index, PeerSet& peers,
                                      http::Client& client)
-    : cfg_(cfg), index_(index), peers_(peers), client_(client) {}
+    : cfg_(cfg),
+      index_(index),
+      peers_(peers),
+      client_(client),
+      seen_(std::max(std::chrono::milliseconds(2 * cfg.timeout_ms),
+                     std::chrono::milliseconds(5000))) {}
 
 asio::awaitable<SearchResult> DistributedSearch::search(SearchQuery q,
                                                         std::string local_grpc_address) {
