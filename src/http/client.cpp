@@ -14,6 +14,7 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
 
 ClientResponse failure(ClientResponse::Error e, std::string message) {
   ClientResponse r;
@@ -180,11 +181,18 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
         peers_[key].waiting.push_back(&wait);
       }
       auto [ec] = co_await wait.async_wait(use_nothrow);
-      if (!ec) {
+      bool deadline_passed = !ec;
+      {
+        // Whatever woke us (give_back, the deadline, or our caller cancelling), the timer
+        // dies with this scope: it must not stay in the queue.
         std::lock_guard lock(mu_);
-        std::erase(peers_[key].waiting, &wait);
-        co_return timeout();
+        auto& slots = peers_[key];
+        const bool still_queued = std::erase(slots.waiting, &wait) > 0;
+        // A wake-up meant for us that we will not use goes to the next waiter.
+        if (!still_queued && deadline_passed) wake_one(slots);
+        deadline_passed = deadline_passed || Clock::now() >= deadline;
       }
+      if (deadline_passed) co_return timeout();
       continue;
     }
     if (fresh) {

@@ -56,7 +56,10 @@ SharedFolder::SharedFolder(const std::filesystem::path& folder)
 
 FsResult<OpenedFile> SharedFolder::open_read(std::string_view name) const {
   const std::string n(name);
-  const int fd = ::openat(dirfd_.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: opening a FIFO or a device someone left in the folder must not block;
+  // only regular files are served (checked below), for which the flag changes nothing.
+  const int fd =
+      ::openat(dirfd_.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ELOOP)
       return FsFailure{FsError::permission_denied, "'" + n + "' is a symbolic link; not served"};

@@ -192,10 +192,12 @@ TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, si
   auto writer = stub_->Upload(ctx, &resp);
   transfer::UploadRequest msg;
   msg.set_filename(name);
+  msg.set_total_size(total);
   bool stream_ok = true;
   if (name_only_first) {
     stream_ok = writer->Write(msg);
     msg.clear_filename();
+    msg.clear_total_size();
   }
   std::string& buf = *msg.mutable_chunk();
   bool first = !name_only_first;
@@ -213,6 +215,7 @@ TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, si
     stream_ok = writer->Write(msg);
     if (first) {
       msg.clear_filename();
+      msg.clear_total_size();
       first = false;
     }
     result.bytes += static_cast<uint64_t>(n);

@@ -30,6 +30,13 @@ constexpr int kDownloadBuffers = 8;
 // Messages received ahead per upload, written to the file in batches.
 constexpr int kUploadBuffers = 4;
 
+// A bug or an exhausted machine, reported to the peer and the log instead of leaving the
+// call unfinished forever.
+grpc::Status internal_error(const char* op, const std::exception& e) {
+  spdlog::error("{} failed: {}", op, e.what());
+  return {grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what()};
+}
+
 grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
 }
@@ -69,25 +76,33 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
 
  private:
   asio::awaitable<void> run() {
+    grpc::Status status;
+    try {
+      status = co_await send();
+    } catch (const std::exception& e) {
+      status = internal_error("Download", e);
+    }
+    Finish(status);  // `this` may be gone from here on
+  }
+
+  // Streams the file; the status to finish with.
+  asio::awaitable<grpc::Status> send() {
     if (svc_.shutting_down()) {
-      Finish(unavailable());
-      co_return;
+      co_return unavailable();
     }
     const std::string_view wanted = trim(name_);
     if (auto problem = file_name_problem(wanted); !problem.empty()) {
-      Finish({grpc::StatusCode::INVALID_ARGUMENT, "invalid file name: " + std::string(problem)});
-      co_return;
+      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "invalid file name: " + std::string(problem));
     }
     if (is_temp_name(wanted)) {
-      Finish({grpc::StatusCode::NOT_FOUND, "no such file: " + std::string(wanted)});
-      co_return;
+      co_return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such file: " + std::string(wanted));
     }
     const std::string name = resolve_download_name(svc_.index(), wanted);
     auto opened = svc_.folder().open_read(name);
     if (auto* f = std::get_if<FsFailure>(&opened)) {
       spdlog::info("Download {} for {} refused: {}", name, peer_, f->message);
-      Finish(to_status(*f));
-      co_return;
+      co_return to_status(*f);
     }
     auto& file = std::get<OpenedFile>(opened);
     const uint64_t size = size_ = file.size;
@@ -110,7 +125,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
         break;
     }
     log.finished(outcome.bytes, status.ok() ? "OK" : status.error_message());
-    Finish(status);  // `this` may be gone from here on
+    co_return status;
   }
 
   FileService& svc_;
@@ -146,7 +161,12 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   bool cancelled() const { return cancelled_.load() || ctx_->IsCancelled(); }
 
   asio::awaitable<void> run() {
-    const grpc::Status status = co_await receive();
+    grpc::Status status;
+    try {
+      status = co_await receive();
+    } catch (const std::exception& e) {
+      status = internal_error("Upload", e);
+    }
     Finish(status);  // `this` may be gone from here on
   }
 
@@ -161,6 +181,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
                              "empty upload: the first message must carry the file name");
     }
     const std::string name = msg_[batch.front()].filename();
+    const uint64_t announced = msg_[batch.front()].total_size();
     if (auto problem = file_name_problem(name); !problem.empty())
       co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "invalid file name: " + std::string(problem));
@@ -189,6 +210,11 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         if (!c.empty()) chunks.push_back(asio::buffer(c));
         bytes += c.size();
       }
+      if (announced != 0 && offset + bytes > announced) {
+        log.finished(offset, "refused: more bytes than announced");
+        co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "the upload carries more than its announced total_size");
+      }
       if (opt.max_upload_bytes != 0 && offset + bytes > opt.max_upload_bytes) {
         log.finished(offset, "refused: over max_upload_bytes");
         co_return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -212,9 +238,13 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
       if (const int next = queue_.release(batch); next >= 0) StartRead(&msg_[next]);
       batch = co_await queue_.take();
     }
-    if (cancelled()) {
+    // The end of the stream looks the same whether the sender finished or went away (its
+    // OnCancel may come later): only an announced size tells them apart for sure.
+    if (cancelled() || (announced != 0 && offset != announced)) {
       log.finished(offset, "cancelled");
-      co_return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
+      co_return grpc::Status(grpc::StatusCode::CANCELLED,
+                             "upload ended after " + std::to_string(offset) + " of " +
+                                 std::to_string(announced) + " bytes; nothing stored");
     }
     writer.close();
     auto committed = temp.commit(name, opt.allow_overwrite);

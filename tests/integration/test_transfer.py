@@ -146,6 +146,24 @@ class Transfers(unittest.TestCase):
         self.assertStatus(grpc.StatusCode.ALREADY_EXISTS, lambda: self.upload("ONCE.TXT", b"second"))
         self.assertEqual(self.download("once.txt"), b"first")
 
+    def test_short_upload_against_its_announced_size_is_not_stored(self):
+        before = folder_state(self.peer.dir)
+        reqs = [pb2.UploadRequest(filename="short.bin", chunk=b"x" * 100, total_size=1000)]
+        self.assertStatus(grpc.StatusCode.CANCELLED, lambda: self.stub.Upload(iter(reqs), timeout=10))
+        reqs = [pb2.UploadRequest(filename="long.bin", chunk=b"x" * 100, total_size=10)]
+        self.assertStatus(grpc.StatusCode.INVALID_ARGUMENT, lambda: self.stub.Upload(iter(reqs), timeout=10))
+        self.assertTrue(wait_until(lambda: folder_state(self.peer.dir) == before))
+        reqs = [pb2.UploadRequest(filename="exact.bin", chunk=b"x" * 100, total_size=100)]
+        self.assertTrue(self.stub.Upload(iter(reqs), timeout=10).ok)
+
+    def test_fifo_in_the_share_is_refused_without_blocking(self):
+        os.mkfifo(os.path.join(self.peer.dir, "pipe"))
+        try:
+            self.assertStatus(grpc.StatusCode.NOT_FOUND, lambda: self.download("pipe", timeout=5))
+            self.assertEqual(self.download("hello.txt"), b"hello world")  # still serving
+        finally:
+            os.remove(os.path.join(self.peer.dir, "pipe"))
+
     def test_empty_upload_stream_is_invalid(self):
         self.assertStatus(grpc.StatusCode.INVALID_ARGUMENT,
                           lambda: self.stub.Upload(iter([]), timeout=10))
