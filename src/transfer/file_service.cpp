@@ -37,6 +37,20 @@ grpc::Status internal_error(const char* op, const std::exception& e) {
   return {grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what()};
 }
 
+// Runs a transfer to its status and finishes the call with it, exactly once, whatever is
+// thrown. The reactor may be gone as soon as Finish returns.
+template <class Reactor>
+asio::awaitable<void> finish_with(Reactor* reactor, asio::awaitable<grpc::Status> transfer,
+                                  const char* op) {
+  grpc::Status status;
+  try {
+    status = co_await std::move(transfer);
+  } catch (const std::exception& e) {
+    status = internal_error(op, e);
+  }
+  reactor->Finish(status);
+}
+
 grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
 }
@@ -55,7 +69,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
         peer_(ctx->peer()),
         name_(std::move(name)),
         queue_(svc.io().get_executor(), kDownloadBuffers) {
-    asio::co_spawn(svc_.io(), run(), asio::detached);
+    asio::co_spawn(svc_.io(), finish_with(this, send(), "Download"), asio::detached);
   }
 
   void OnWriteDone(bool ok) override {
@@ -75,16 +89,6 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
   }
 
  private:
-  asio::awaitable<void> run() {
-    grpc::Status status;
-    try {
-      status = co_await send();
-    } catch (const std::exception& e) {
-      status = internal_error("Download", e);
-    }
-    Finish(status);  // `this` may be gone from here on
-  }
-
   // Streams the file; the status to finish with.
   asio::awaitable<grpc::Status> send() {
     if (svc_.shutting_down()) {
@@ -145,7 +149,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         peer_(ctx->peer()),
         resp_(resp),
         queue_(svc.io().get_executor(), kUploadBuffers) {
-    asio::co_spawn(svc_.io(), run(), asio::detached);
+    asio::co_spawn(svc_.io(), finish_with(this, receive(), "Upload"), asio::detached);
   }
 
   void OnReadDone(bool ok) override {
@@ -159,16 +163,6 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
 
  private:
   bool cancelled() const { return cancelled_.load() || ctx_->IsCancelled(); }
-
-  asio::awaitable<void> run() {
-    grpc::Status status;
-    try {
-      status = co_await receive();
-    } catch (const std::exception& e) {
-      status = internal_error("Upload", e);
-    }
-    Finish(status);  // `this` may be gone from here on
-  }
 
   // Receives the whole upload; the temporary file is removed on every path but success.
   asio::awaitable<grpc::Status> receive() {

@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.state == p2p::http::RequestParser::State::error) {
       const int status = parser.error_status();
       if (status < 400 || status > 599) __builtin_trap();
-      p2p::http::serialize(p2p::http::json_error(status, parser.error_message()), nullptr, false, out);
+      p2p::http::serialize(p2p::http::json_error(status, parser.error_message()), nullptr, false,
+                           out);
       break;
     }
     auto& req = parser.request();

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Fed in two pieces, as a socket may deliver it.
   const size_t half = size / 2;
   if (parser.feed(in.substr(0, half)) == p2p::http::ResponseParser::State::need_more)
-    if (parser.feed(in.substr(half)) == p2p::http::ResponseParser::State::need_more) parser.finish();
+    if (parser.feed(in.substr(half)) == p2p::http::ResponseParser::State::need_more)
+      parser.finish();
   if (parser.body().size() > 64 * 1024) __builtin_trap();
   return 0;
 }
