@@ -325,9 +325,11 @@ int get_by_name(const std::string& name, const std::string& peer_text, const std
   return report(last);
 }
 
-int put_to(const std::string& file, const std::string& address, std::string name) {
+int put_to(const std::string& file, const std::string& address, std::string name,
+           const std::string& token) {
   if (name.empty()) name = std::filesystem::path(file).filename().string();
   TransferClient client(address);
+  client.set_upload_token(token);
   Watched watched(client);
   if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
   p2p::cli::ProgressBar bar(name);
@@ -380,6 +382,9 @@ int main(int argc, char** argv) {
   put->add_option("FILE", put_file, "file to upload")->required();
   put->add_option("--to", put_to_addr, "HOST:PORT of the peer's gRPC server")->required();
   put->add_option("--as", put_as, "name on the peer (default: the file's own name)");
+  std::string put_token;
+  put->add_option("--token", put_token, "the peer's upload token, if it asks for one")
+      ->envname("P2P_UPLOAD_TOKEN");
 
   try {
     app.parse(argc, argv);
@@ -396,6 +401,6 @@ int main(int argc, char** argv) {
     if (!get_peer.empty()) return get_by_name(get_name, get_peer, get_out, get_force);
     return get_from(get_name, get_from_addr, get_out, get_force);
   }
-  if (*put) return put_to(put_file, put_to_addr, put_as);
+  if (*put) return put_to(put_file, put_to_addr, put_as, put_token);
   return kFailed;
 }

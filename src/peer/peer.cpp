@@ -43,7 +43,8 @@ Peer::Peer(Config cfg)
              TransferOptions{.chunk_size = cfg_.chunk_size,
                              .max_upload_bytes = cfg_.max_upload_bytes,
                              .allow_overwrite = cfg_.allow_overwrite,
-                             .max_transfers = cfg_.max_transfers}),
+                             .max_transfers = cfg_.max_transfers,
+                             .upload_token = cfg_.upload_token}),
       signals_(ctx_, SIGINT, SIGTERM) {}
 
 Peer::~Peer() {

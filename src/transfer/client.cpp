@@ -188,6 +188,7 @@ TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, si
                                            const ProgressFn& progress) {
   TransferResult result;
   auto* ctx = begin(std::make_unique<grpc::ClientContext>());
+  if (!upload_token_.empty()) ctx->AddMetadata("authorization", "Bearer " + upload_token_);
   transfer::UploadResponse resp;
   auto writer = stub_->Upload(ctx, &resp);
   transfer::UploadRequest msg;

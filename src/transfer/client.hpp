@@ -60,6 +60,9 @@ class TransferClient {
                              const std::string& name, size_t chunk_size = 65536,
                              bool name_only_first = false, const ProgressFn& progress = {});
 
+  // The token uploads carry (the peer's upload_token); empty: none.
+  void set_upload_token(std::string token) { upload_token_ = std::move(token); }
+
   // Cancels the transfer in progress, from any thread (a signal handler's thread, say).
   void cancel();
 
@@ -68,6 +71,7 @@ class TransferClient {
   void end();
 
   std::string address_;
+  std::string upload_token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<transfer::FileService::Stub> stub_;
   std::mutex mu_;

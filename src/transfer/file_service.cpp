@@ -295,8 +295,29 @@ grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::Callback
   return new DownloadReactor(*this, ctx, req->filename());
 }
 
+bool FileService::authorized(const grpc::CallbackServerContext* ctx) const {
+  if (options_.upload_token.empty()) return true;
+  const auto& md = ctx->client_metadata();
+  const auto it = md.find("authorization");
+  if (it == md.end()) return false;
+  const std::string_view given(it->second.data(), it->second.size());
+  const std::string expected = "Bearer " + options_.upload_token;
+  // Compared in full whatever the first difference, so timing tells nothing.
+  unsigned diff = given.size() ^ expected.size();
+  for (size_t i = 0; i < expected.size(); ++i)
+    diff |= static_cast<unsigned char>(expected[i]) ^
+            static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+  return diff == 0;
+}
+
 grpc::ServerReadReactor<UploadRequest>* FileService::Upload(grpc::CallbackServerContext* ctx,
                                                             UploadResponse* resp) {
+  if (!authorized(ctx)) {
+    spdlog::warn("Upload from {} refused: missing or wrong upload token", ctx->peer());
+    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(
+        grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                     "this peer needs its upload token (metadata authorization: Bearer ...)"));
+  }
   if (auto refused = admit())
     return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(std::move(*refused));
   return new UploadReactor(*this, ctx, resp);

@@ -20,6 +20,7 @@ struct TransferOptions {
   uint64_t max_upload_bytes = 0;  // 0: only the disk limits it
   bool allow_overwrite = false;
   size_t max_transfers = 64;  // concurrent, both directions
+  std::string upload_token;   // non-empty: Upload needs "authorization: Bearer <token>"
 };
 
 class FileService final : public transfer::FileService::CallbackService {
@@ -52,6 +53,8 @@ class FileService final : public transfer::FileService::CallbackService {
  private:
   // nullopt when a new transfer may start (and is then counted); else why not.
   std::optional<grpc::Status> admit();
+  // Whether an Upload carries the token the config asks for (always, when none is set).
+  bool authorized(const grpc::CallbackServerContext* ctx) const;
 
   asio::io_context& ctx_;
   FileIndex& index_;

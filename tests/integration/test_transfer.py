@@ -224,6 +224,39 @@ class UploadLimits(unittest.TestCase):
                 self.assertEqual(f.read(), b"new")
 
 
+class UploadToken(unittest.TestCase):
+    def test_upload_needs_the_token_when_one_is_set(self):
+        with Peer("Guarded", files={"open.txt": "free to read"}, extra={"upload_token": "s3cret"}) as peer:
+            with grpc.insecure_channel(f"127.0.0.1:{peer.grpc_port}") as ch:
+                stub = pb2_grpc.FileServiceStub(ch)
+                for metadata in (None, (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),)):
+                    with self.assertRaises(grpc.RpcError) as cm:
+                        stub.Upload(upload_requests("in.txt", b"data"), timeout=10, metadata=metadata)
+                    self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED, metadata)
+                self.assertFalse(os.path.exists(os.path.join(peer.dir, "in.txt")))
+                ok = stub.Upload(upload_requests("in.txt", b"data"), timeout=10,
+                                 metadata=(("authorization", "Bearer s3cret"),))
+                self.assertTrue(ok.ok)
+                # Downloads need no token.
+                got = b"".join(m.chunk for m in stub.Download(pb2.DownloadRequest(filename="open.txt"), timeout=10))
+                self.assertEqual(got, b"free to read")
+            with tempfile.TemporaryDirectory() as tmp:
+                src = os.path.join(tmp, "cli.txt")
+                with open(src, "w") as f:
+                    f.write("via p2p")
+                addr = f"127.0.0.1:{peer.grpc_port}"
+                r = subprocess.run([CLI_BIN, "put", src, "--to", addr], capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 5, r.stderr)
+                self.assertIn("token", r.stderr)
+                r = subprocess.run([CLI_BIN, "put", src, "--to", addr, "--token", "s3cret"],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                env = dict(os.environ, P2P_UPLOAD_TOKEN="s3cret")
+                r = subprocess.run([CLI_BIN, "put", src, "--to", addr, "--as", "env.txt"], capture_output=True,
+                                   text=True, timeout=30, env=env)
+                self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class Permissions(unittest.TestCase):
     def test_unreadable_file_and_folder(self):
         with Peer("Nobody", files={"locked.txt": "x", "open.txt": "y"}, as_nobody=os.geteuid() == 0) as peer:

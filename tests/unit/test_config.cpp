@@ -58,7 +58,8 @@ TEST_CASE("optional fields") {
   TempDir d;
   const auto cfg = parse_config(base(d.path, R"(,"name":"Alpha","advertise_host":"h1",
       "timeout_ms":500,"ttl":0,"chunk_size":131072,"max_upload_bytes":1000,
-      "allow_overwrite":true,"threads":2,"peer_titular":null,"peer_suplente":"","extra":[1,2])"),
+      "allow_overwrite":true,"threads":2,"peer_titular":null,"peer_suplente":"","extra":[1,2],
+      "upload_token":"t0k")"),
                                 "p.json");
   CHECK(cfg.name == "Alpha");
   CHECK(cfg.advertise_host == "h1");
@@ -68,6 +69,7 @@ TEST_CASE("optional fields") {
   CHECK(cfg.max_upload_bytes == 1000);
   CHECK(cfg.allow_overwrite);
   CHECK(cfg.threads == 2);
+  CHECK(cfg.upload_token == "t0k");
   CHECK_FALSE(cfg.peer_titular);
   CHECK_FALSE(cfg.peer_suplente);
   REQUIRE(cfg.unknown_fields.size() == 1);
