@@ -151,6 +151,11 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.chunk_size = static_cast<uint32_t>(r.integer(key, v, 1024, 2 * 1024 * 1024));
     } else if (key == "max_upload_bytes") {
       cfg.max_upload_bytes = r.integer(key, v, 0, INT64_MAX);
+    } else if (key == "uri_style") {
+      const std::string style = r.string(key, v);
+      if (style != "file" && style != "grpc")
+        r.fail(key, "must be \"file\" or \"grpc\", got '" + style + "'");
+      cfg.uri_style_grpc = style == "grpc";
     } else if (key == "upload_token") {
       cfg.upload_token = r.string(key, v);
     } else if (key == "allow_overwrite") {

@@ -27,7 +27,8 @@ struct Config {
   uint32_t chunk_size = 65536;
   uint64_t max_upload_bytes = 0;  // 0: no limit but the disk
   bool allow_overwrite = false;
-  std::string upload_token;  // non-empty: Upload needs "authorization: Bearer <token>"
+  bool uri_style_grpc = false;  // "uri_style": "file" (default, the seed's) or "grpc"
+  std::string upload_token;     // non-empty: Upload needs "authorization: Bearer <token>"
   uint32_t threads = 1;
   uint32_t http_idle_timeout_ms = 30000;  // a request must arrive within it, else 408/close
   uint32_t max_http_connections = 10000;  // beyond it: 503 and close

@@ -51,7 +51,7 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
   const bool get = req.method == "GET" || req.method == "HEAD";
   if (path == "/listado" || path == "/buscar" || path == "/health") {
     if (!get) co_return http::json_error(405, "method not allowed; use GET");
-    if (path == "/listado") co_return listado();
+    if (path == "/listado") co_return listado(req);
     if (path == "/buscar") co_return co_await buscar(req);
     co_return health();
   }
@@ -63,17 +63,24 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
   co_return http::json_error(404, "no such route: " + std::string(path));
 }
 
-http::Response RestApi::listado() {
+http::Response RestApi::listado(const http::Request& req) {
   const auto snap = index_.snapshot();
+  // uri_style "grpc" names files as grpc://HOST:PORT/NAME, HOST as the asker reaches us,
+  // instead of exposing absolute paths.
+  const std::string grpc = cfg_.uri_style_grpc ? grpc_address_for(req) : std::string();
   http::Response r;
   std::lock_guard lock(listing_mutex_);
-  if (snap != listing_snapshot_) {
+  if (snap != listing_snapshot_ || grpc != listing_grpc_address_) {
     boost::json::array files;
     files.reserve(snap->files.size());
-    for (const auto& f : snap->files)
-      files.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"uri", f.uri}});
+    for (const auto& f : snap->files) {
+      const std::string uri =
+          cfg_.uri_style_grpc ? "grpc://" + grpc + "/" + percent_encode_path(f.name) : f.uri;
+      files.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"uri", uri}});
+    }
     listing_body_ = std::make_shared<const std::string>(boost::json::serialize(files));
     listing_snapshot_ = snap;
+    listing_grpc_address_ = grpc;
   }
   r.shared_body = listing_body_;
   return r;

@@ -32,7 +32,7 @@ class RestApi {
   std::string grpc_address_for(const http::Request& req) const;
 
  private:
-  http::Response listado();
+  http::Response listado(const http::Request& req);
   asio::awaitable<http::Response> buscar(const http::Request& req);
   http::Response health();
   http::Response peers_get();
@@ -51,6 +51,7 @@ class RestApi {
   std::mutex listing_mutex_;
   std::shared_ptr<const IndexSnapshot> listing_snapshot_;
   std::shared_ptr<const std::string> listing_body_;
+  std::string listing_grpc_address_;  // with uri_style "grpc", the address the URIs name
 };
 
 }  // namespace p2p

@@ -128,6 +128,24 @@ class RestApi(unittest.TestCase):
                 s.close()
 
 
+class UriStyle(unittest.TestCase):
+    def test_grpc_uris_hide_absolute_paths(self):
+        with Peer("Discreet", files={"a b.txt": "x"}, extra={"uri_style": "grpc"}) as peer:
+            [entry] = peer.get("/listado")[1]
+            self.assertEqual(entry["uri"], f"grpc://127.0.0.1:{peer.grpc_port}/a%20b.txt")
+            self.assertNotIn(peer.dir, json.dumps(entry))
+
+    def test_unknown_style_is_a_config_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "p.json")
+            with open(path, "w") as f:
+                json.dump({"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": tmp,
+                           "uri_style": "http"}, f)
+            p = subprocess.run([PEER_BIN, "--config", path], capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("uri_style", p.stderr)
+
+
 class IdleTimeout(unittest.TestCase):
     def test_partial_request_gets_408(self):
         with Peer("Slow", extra={"http_idle_timeout_ms": 300}) as peer:
