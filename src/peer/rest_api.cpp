@@ -14,6 +14,14 @@
 namespace p2p {
 namespace {
 
+// An endpoint's address as text, with IPv4-mapped IPv6 (::ffff:a.b.c.d) shown as IPv4.
+std::string plain_address(const asio::ip::tcp::endpoint& ep) {
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  return addr.to_string();
+}
+
 http::Response json_ok(const boost::json::value& v) {
   http::Response r;
   r.body = boost::json::serialize(v);
@@ -35,10 +43,7 @@ std::string RestApi::grpc_address_for(const http::Request& req) const {
   const uint16_t port = grpc_port_.load(std::memory_order_relaxed);
   if (!cfg_.advertise_host.empty()) return host_port(cfg_.advertise_host, port);
   if (!is_wildcard_host(cfg_.ip)) return host_port(cfg_.ip, port);
-  auto addr = req.local.address();
-  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-  return host_port(addr.to_string(), port);
+  return host_port(plain_address(req.local), port);
 }
 
 asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
@@ -159,11 +164,9 @@ http::Response RestApi::peers_post(const http::Request& req) {
   auto url = parse_http_url(a->url, &why);
   if (!url) return http::json_error(400, "bad url '" + a->url + "': " + why);
   // A peer listening on every interface announces a wildcard; we reach it where it came from.
-  auto remote = req.remote.address();
-  if (remote.is_v6() && remote.to_v6().is_v4_mapped())
-    remote = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6());
-  const std::string grpc = replace_wildcard_host(a->grpc_address, remote.to_string());
-  if (is_wildcard_host(url->host)) url->host = remote.to_string();
+  const std::string remote = plain_address(req.remote);
+  const std::string grpc = replace_wildcard_host(a->grpc_address, remote);
+  if (is_wildcard_host(url->host)) url->host = remote;
   const bool learned = peers_.learn(*url, grpc, a->name, std::chrono::steady_clock::now());
   if (learned) spdlog::info("Learned peer {} ({}) at {}", a->name, url->str(), grpc);
   return json_ok(boost::json::object{{"learned", learned}, {"name", cfg_.name}});
