@@ -21,8 +21,10 @@
 #include "core/names.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
+#include "http/tls.hpp"
 #include "search/reply.hpp"
 #include "transfer/client.hpp"
+#include "transfer/credentials.hpp"
 
 namespace {
 
@@ -138,7 +140,26 @@ class CancelOnSignal {
 
 CancelOnSignal* on_signal = nullptr;
 
+// --tls / --ca: gRPC over TLS, and the CAs that https peers and TLS gRPC servers are
+// verified against (empty: the system's). Set once in main.
+struct TlsOptions {
+  bool grpc = false;
+  std::string ca;
+  std::shared_ptr<grpc::ChannelCredentials> grpc_credentials;
+  std::shared_ptr<asio::ssl::context> rest_context;
+} tls;
+
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
+
+// Connects; a failure over TLS says what else may be wrong.
+grpc::Status connect(TransferClient& client) {
+  auto s = client.connect(kConnectTimeout);
+  if (s.ok() || !tls.grpc) return s;
+  return {s.error_code(), s.error_message() +
+                              " over TLS (a plaintext server, or a certificate not signed by " +
+                              (tls.ca.empty() ? std::string("the system's CAs") : tls.ca) +
+                              " or not naming that host)"};
+}
 
 // Registers a client for cancellation while it lives.
 class Watched {
@@ -152,9 +173,9 @@ class Watched {
 // Downloads `name` from `address` into `out_dir` with a progress bar; the status.
 grpc::Status download(const std::string& address, const std::string& name,
                       const std::string& out_dir, bool force, TransferResult& r) {
-  TransferClient client(address);
+  TransferClient client(address, tls.grpc_credentials);
   Watched watched(client);
-  if (auto s = client.connect(kConnectTimeout); !s.ok()) return s;
+  if (auto s = connect(client); !s.ok()) return s;
   p2p::cli::ProgressBar bar(name);
   r = client.download_to_folder(name, out_dir, force,
                                 [&](uint64_t done, uint64_t total) { bar.update(done, total); });
@@ -169,6 +190,7 @@ constexpr auto kRestTimeout = std::chrono::milliseconds(10000);
 p2p::http::ClientResponse rest_get(const p2p::HttpUrl& peer, const std::string& target) {
   asio::io_context io;
   p2p::http::Client client(io.get_executor());
+  client.set_tls(tls.rest_context);
   auto done =
       asio::co_spawn(io, client.get(peer, target, std::chrono::steady_clock::now() + kRestTimeout),
                      asio::use_future);
@@ -328,10 +350,10 @@ int get_by_name(const std::string& name, const std::string& peer_text, const std
 int put_to(const std::string& file, const std::string& address, std::string name,
            const std::string& token) {
   if (name.empty()) name = std::filesystem::path(file).filename().string();
-  TransferClient client(address);
+  TransferClient client(address, tls.grpc_credentials);
   client.set_upload_token(token);
   Watched watched(client);
-  if (auto s = client.connect(kConnectTimeout); !s.ok()) return report(s);
+  if (auto s = connect(client); !s.ok()) return report(s);
   p2p::cli::ProgressBar bar(name);
   const TransferResult r = client.upload(
       file, name, 65536, false, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
@@ -349,6 +371,10 @@ int main(int argc, char** argv) {
   on_signal = &cancel_on_signal;
   CLI::App app{"p2p: list, search, download and upload files on a p2p-share network"};
   app.require_subcommand(1);
+  app.fallthrough();  // --tls and --ca may also follow the command
+  app.add_flag("--tls", tls.grpc, "gRPC over TLS (implied by --ca and by an https:// --peer URL)");
+  app.add_option("--ca", tls.ca, "PEM file of the CAs to trust for TLS (default: the system's)")
+      ->envname("P2P_CA");
 
   auto* list_cmd = app.add_subcommand("list", "list the files a peer shares");
   std::string list_peer;
@@ -390,6 +416,14 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kOk : kBadName;
+  }
+  tls.grpc = tls.grpc || !tls.ca.empty() || get_peer.rfind("https://", 0) == 0;
+  try {
+    tls.grpc_credentials = p2p::channel_credentials(tls.grpc, tls.ca);
+    tls.rest_context = p2p::http::client_tls_context(tls.ca);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "p2p: bad usage: --ca: %s\n", e.what());
+    return kBadName;
   }
   if (*list_cmd) return list(list_peer, list_json);
   if (*search_cmd) return search(search_name, search_peer, search_json);

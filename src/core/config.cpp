@@ -158,6 +158,15 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.uri_style_grpc = style == "grpc";
     } else if (key == "upload_token") {
       cfg.upload_token = r.string(key, v);
+    } else if (key == "tls_cert" || key == "tls_key" || key == "tls_ca") {
+      std::string file = r.string(key, v);
+      if (file.empty()) r.fail(key, "is empty");
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(file, ec))
+        r.fail(key, "'" + file + "' is not a readable file");
+      (key == "tls_cert"  ? cfg.tls_cert
+       : key == "tls_key" ? cfg.tls_key
+                          : cfg.tls_ca) = std::move(file);
     } else if (key == "allow_overwrite") {
       cfg.allow_overwrite = r.boolean(key, v);
     } else if (key == "threads") {
@@ -182,6 +191,10 @@ Config parse_config(std::string_view json, const std::string& source) {
   if (!seen_rest) r.fail("rest_port", "is required (the REST port, e.g. 8001)");
   if (!seen_grpc) r.fail("grpc_port", "is required (the gRPC port, e.g. 50051)");
   if (!seen_dir) r.fail("directory", "is required (the folder to share)");
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    r.fail(cfg.tls_cert.empty() ? "tls_cert" : "tls_key",
+           "is required with " + std::string(cfg.tls_cert.empty() ? "tls_key" : "tls_cert") +
+               " (TLS needs the certificate and its private key)");
   if (cfg.rest_port != 0 && cfg.rest_port == cfg.grpc_port)
     r.fail("grpc_port", "must differ from rest_port");
 

@@ -29,6 +29,11 @@ struct Config {
   bool allow_overwrite = false;
   bool uri_style_grpc = false;  // "uri_style": "file" (default, the seed's) or "grpc"
   std::string upload_token;     // non-empty: Upload needs "authorization: Bearer <token>"
+  // TLS: with a certificate and its key, REST is HTTPS and gRPC is TLS. tls_ca: the CAs
+  // trusted when calling https peers (empty: the system's).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
   uint32_t threads = 1;
   uint32_t http_idle_timeout_ms = 30000;  // a request must arrive within it, else 408/close
   uint32_t max_http_connections = 10000;  // beyond it: 503 and close

@@ -4,10 +4,12 @@
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ssl/host_name_verification.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "http/response_parser.hpp"
+#include "http/tls.hpp"
 
 namespace p2p::http {
 namespace {
@@ -61,8 +63,8 @@ std::string request_text(const HttpUrl& peer, std::string_view method, std::stri
   return wire;
 }
 
-Connection::Connection(asio::any_io_executor ex, size_t max_body_bytes)
-    : socket_(std::move(ex)), max_body_(max_body_bytes) {}
+Connection::Connection(asio::any_io_executor ex, size_t max_body_bytes, asio::ssl::context* tls)
+    : socket_(std::move(ex)), max_body_(max_body_bytes), tls_context_(tls) {}
 
 asio::awaitable<std::error_code> Connection::connect(const HttpUrl& peer) {
   std::error_code ec;
@@ -77,18 +79,33 @@ asio::awaitable<std::error_code> Connection::connect(const HttpUrl& peer) {
     asio::ip::tcp::endpoint ep;
     std::tie(ec, ep) = co_await asio::async_connect(socket_, endpoints, use_nothrow);
   }
-  if (!ec) {
-    std::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  }
+  if (ec) co_return ec;
+  std::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (!peer.tls) co_return ec;
+  if (!tls_context_) co_return std::make_error_code(std::errc::protocol_not_supported);
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  // SNI for names (not for addresses), and the certificate must name what we dialled.
+  std::error_code not_an_address;
+  asio::ip::make_address(peer.host, not_an_address);
+  if (not_an_address) SSL_set_tlsext_host_name(tls_->native_handle(), peer.host.c_str());
+  tls_->set_verify_callback(asio::ssl::host_name_verification(peer.host));
+  std::tie(ec) = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_nothrow);
   co_return ec;
 }
 
 asio::awaitable<ClientResponse> Connection::exchange(const std::string& wire, bool& reusable,
                                                      bool& nothing_back) {
+  if (tls_) co_return co_await exchange_on(*tls_, wire, reusable, nothing_back);
+  co_return co_await exchange_on(socket_, wire, reusable, nothing_back);
+}
+
+template <class Stream>
+asio::awaitable<ClientResponse> Connection::exchange_on(Stream& stream, const std::string& wire,
+                                                        bool& reusable, bool& nothing_back) {
   reusable = false;
   nothing_back = false;
-  auto [wec, written] = co_await asio::async_write(socket_, asio::buffer(wire), use_nothrow);
+  auto [wec, written] = co_await asio::async_write(stream, asio::buffer(wire), use_nothrow);
   if (wec) {
     nothing_back = true;
     co_return failure(ClientResponse::Error::io, "sending the request failed: " + wec.message());
@@ -96,10 +113,11 @@ asio::awaitable<ClientResponse> Connection::exchange(const std::string& wire, bo
   ResponseParser parser(max_body_);
   std::array<char, 16 * 1024> buf;
   for (;;) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_nothrow);
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
     ResponseParser::State state;
     if (ec) {
-      if (ec != asio::error::eof) {
+      // A TLS server that closes without close_notify ends the body like EOF does.
+      if (ec != asio::error::eof && ec != asio::ssl::error::stream_truncated) {
         nothing_back = !parser.started();
         co_return failure(ClientResponse::Error::io, "reading the reply failed: " + ec.message());
       }
@@ -164,6 +182,16 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
                                                 std::chrono::steady_clock::time_point deadline) {
   const std::string key = peer.str();
   const std::string wire = request_text(peer, method, target, body);
+  asio::ssl::context* tls = nullptr;
+  if (peer.tls) {
+    std::lock_guard lock(mu_);
+    try {
+      if (!tls_) tls_ = client_tls_context("");
+    } catch (const std::exception& e) {
+      co_return failure(ClientResponse::Error::io, e.what());
+    }
+    tls = tls_.get();
+  }
   const auto timeout = [&] {
     return failure(ClientResponse::Error::timeout, "no reply from " + key + " in time");
   };
@@ -196,7 +224,7 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
       continue;
     }
     if (fresh) {
-      c = std::make_unique<Connection>(ex_, max_body_);
+      c = std::make_unique<Connection>(ex_, max_body_, tls);
       auto res = co_await (c->connect(peer) || timer.async_wait(use_nothrow));
       if (res.index() == 1 || std::get<0>(res)) {
         give_back(key, nullptr);
@@ -204,7 +232,7 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
         const auto ec = std::get<0>(res);
         co_return failure(
             is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
-            "cannot connect to " + key + ": " + ec.message());
+            (c->tls() ? "TLS handshake with " : "cannot connect to ") + key + ": " + ec.message());
       }
     }
     ++attempt;

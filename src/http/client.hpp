@@ -6,6 +6,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -40,9 +42,11 @@ std::string request_text(const HttpUrl& peer, std::string_view method, std::stri
 // deadlines here: the caller bounds each call (Client does; a load generator measures).
 class Connection {
  public:
-  Connection(asio::any_io_executor ex, size_t max_body_bytes);
+  // `tls`: the context for https peers (must outlive the connection); null: http only.
+  Connection(asio::any_io_executor ex, size_t max_body_bytes, asio::ssl::context* tls = nullptr);
 
-  // `peer` must outlive the call.
+  // `peer` must outlive the call. An https peer gets a TLS handshake that verifies its
+  // certificate and host name.
   asio::awaitable<std::error_code> connect(const HttpUrl& peer);
 
   // Sends `wire` (which must outlive the call) and reads one response. `reusable`: the connection
@@ -52,16 +56,30 @@ class Connection {
                                            bool& nothing_back);
 
   asio::ip::tcp::socket& socket() { return socket_; }
+  bool tls() const { return tls_ != nullptr; }
 
  private:
+  template <class Stream>
+  asio::awaitable<ClientResponse> exchange_on(Stream& stream, const std::string& wire,
+                                              bool& reusable, bool& nothing_back);
+
   asio::ip::tcp::socket socket_;
   size_t max_body_;
+  asio::ssl::context* tls_context_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
 };
 
 class Client {
  public:
   explicit Client(asio::any_io_executor ex, size_t max_body_bytes = 64 * 1024 * 1024,
                   size_t max_connections_per_peer = 64);
+
+  // The context https peers are called with (before the first request); without one,
+  // an https peer is verified against the system's CAs.
+  void set_tls(std::shared_ptr<asio::ssl::context> tls) {
+    std::lock_guard lock(mu_);
+    tls_ = std::move(tls);
+  }
 
   // One request; arguments are taken by value, so the coroutine owns them whatever the
   // caller's temporaries do. Never throws, never outlives the deadline by more than the time to
@@ -91,6 +109,7 @@ class Client {
   asio::any_io_executor ex_;
   size_t max_body_;
   size_t max_per_peer_;
+  std::shared_ptr<asio::ssl::context> tls_;
   std::mutex mu_;
   std::map<std::string, PeerSlots> peers_;
 };

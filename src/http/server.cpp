@@ -8,6 +8,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
@@ -43,6 +44,30 @@ asio::awaitable<bool> watchdog(Deadline& deadline) {
     auto [ec] = co_await timer.async_wait(use_nothrow);
     if (ec) co_return false;
   }
+}
+
+using TlsStream = asio::ssl::stream<asio::ip::tcp::socket&>;
+
+// A TLS connection starts with a handshake record (content type 22). Reads the first byte
+// without consuming it; false when the client sent something else (or nothing), having
+// answered a plain HTTP request with a 400 that says so.
+asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket) {
+  auto [wec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
+  if (wec) co_return false;
+  unsigned char first = 0;
+  std::error_code ec;
+  const size_t n = socket.receive(asio::buffer(&first, 1), asio::socket_base::message_peek, ec);
+  if (ec || n == 0) co_return false;
+  if (first == 0x16) co_return true;
+  if (first >= 'A' && first <= 'Z') {
+    auto r = json_error(400, "this port speaks HTTPS: use an https:// URL");
+    r.close = true;
+    std::string out;
+    serialize(r, nullptr, false, out);
+    co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
+    socket.shutdown(asio::socket_base::shutdown_send, ec);
+  }
+  co_return false;
 }
 
 }  // namespace
@@ -82,11 +107,13 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     if (connections_->load(std::memory_order_relaxed) >= limits_.max_connections) {
-      send_and_forget(socket, [] {
-        auto r = json_error(503, "too many connections; try again later");
-        r.close = true;
-        return r;
-      }());
+      // Over TLS a plain answer would be garbage to the client: the connection is just closed.
+      if (!tls_)
+        send_and_forget(socket, [] {
+          auto r = json_error(503, "too many connections; try again later");
+          r.close = true;
+          return r;
+        }());
       continue;
     }
     auto ex = socket.get_executor();
@@ -103,6 +130,19 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
 
   std::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (tls_) {
+    TlsStream tls(socket, *tls_);
+    co_await session(tls, socket);
+  } else {
+    co_await session(socket, socket);
+  }
+  socket.close(ec);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& socket) {
+  constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
+  std::error_code ec;
   const auto local = socket.local_endpoint(ec);
   const auto remote = socket.remote_endpoint(ec);
 
@@ -116,8 +156,18 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
     // connection at about 9 kB of RSS (16 KiB: 20 kB).
     std::array<char, 4 * 1024> buf;
     std::string out;
+    if constexpr (is_tls) {
+      // The handshake is bounded by the same deadline as a request.
+      if (!co_await starts_with_tls(socket)) co_return;
+      auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+      if (hec) {
+        spdlog::debug("TLS handshake with {} failed: {}", remote.address().to_string(),
+                      hec.message());
+        co_return;
+      }
+    }
     for (;;) {
-      auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_nothrow);
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
       if (rec) co_return;
       std::string_view data(buf.data(), n);
       bool close = false;
@@ -146,18 +196,20 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
           // What is queued, then the shared body straight from its buffer.
           const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
                                                          asio::buffer(*r.shared_body)};
-          auto [wec, written] = co_await asio::async_write(socket, pieces, use_nothrow);
+          auto [wec, written] = co_await asio::async_write(stream, pieces, use_nothrow);
           if (wec) co_return;
           out.clear();
         }
       }
       if (!out.empty()) {
         deadline.at = Clock::now() + limits_.idle_timeout;
-        auto [wec, written] = co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
+        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(out), use_nothrow);
         if (wec) co_return;
         out.clear();
       }
       if (close) {
+        // TLS: no close_notify (waiting for the client's would hold the connection); the
+        // response carried Connection: close and its length.
         socket.shutdown(asio::socket_base::shutdown_send, ec);
         co_return;
       }
@@ -173,12 +225,12 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
   // A connection that never completed a request, or stopped halfway through one, is told
   // why it is closed; an idle keep-alive connection is closed silently, since a client may
   // be sending its next request at this very moment and would misread a 408.
-  if (timed_out && (parser.mid_request() || served == 0)) {
+  // (Over TLS the connection is just closed: a plain answer would be garbage.)
+  if (!is_tls && timed_out && (parser.mid_request() || served == 0)) {
     auto r = json_error(408, "request not received in time");
     r.close = true;
     send_and_forget(socket, r);
   }
-  socket.close(ec);
 }
 
 }  // namespace p2p::http

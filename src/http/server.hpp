@@ -5,6 +5,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -34,6 +35,11 @@ class Server {
   // Throws std::system_error.
   asio::ip::tcp::endpoint listen(const std::string& ip, uint16_t port);
 
+  // Serve HTTPS with this context (before start()). A plain HTTP request on the port gets a
+  // 400 saying so; other bytes that are not a TLS handshake are dropped.
+  void set_tls(std::shared_ptr<asio::ssl::context> tls) { tls_ = std::move(tls); }
+  bool tls() const { return tls_ != nullptr; }
+
   // Starts accepting on the io_context.
   void start();
 
@@ -45,11 +51,15 @@ class Server {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
+  // The requests of one connection, on `stream` (the socket itself, or TLS over it).
+  template <class Stream>
+  asio::awaitable<void> session(Stream& stream, asio::ip::tcp::socket& socket);
 
   asio::io_context& ctx_;
   Handler handler_;
   ServerLimits limits_;
   asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<asio::ssl::context> tls_;
   // Shared with each connection's coroutine, which may outlive the server object when the
   // io_context destroys it at exit.
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);

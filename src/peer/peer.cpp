@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "core/uri.hpp"
+#include "http/tls.hpp"
+#include "transfer/credentials.hpp"
 
 namespace p2p {
 
@@ -54,8 +56,8 @@ Peer::~Peer() {
 void Peer::start_grpc() {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(host_port(cfg_.ip, cfg_.grpc_port), grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(host_port(cfg_.ip, cfg_.grpc_port),
+                           server_credentials(cfg_.tls_cert, cfg_.tls_key), &port);
   builder.RegisterService(&files_);
   // Uploads from other clients may use chunks larger than ours.
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
@@ -83,6 +85,12 @@ int Peer::run() {
   if (const size_t stale = folder_.remove_stale_temps())
     spdlog::warn("Removed {} temporary files left by an interrupted upload", stale);
   index_.rescan();
+  // https peers are verified against tls_ca (or the system's CAs).
+  client_.set_tls(http::client_tls_context(cfg_.tls_ca));
+  if (!cfg_.tls_cert.empty()) {
+    http_.set_tls(http::server_tls_context(cfg_.tls_cert, cfg_.tls_key));
+    spdlog::info("TLS on for REST (HTTPS) and gRPC: certificate {}", cfg_.tls_cert);
+  }
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
                index_.snapshot()->files.size());
 
@@ -113,7 +121,8 @@ int Peer::run() {
 
 asio::awaitable<void> Peer::announce() {
   const std::string host = cfg_.advertise_host.empty() ? cfg_.ip : cfg_.advertise_host;
-  const boost::json::object body{{"url", "http://" + host_port(host, rest_endpoint_.port())},
+  const std::string scheme = cfg_.tls_cert.empty() ? "http://" : "https://";
+  const boost::json::object body{{"url", scheme + host_port(host, rest_endpoint_.port())},
                                  {"grpc_address", host_port(host, grpc_port_)},
                                  {"name", cfg_.name},
                                  {"id", instance_id_}};

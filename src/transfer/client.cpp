@@ -31,7 +31,9 @@ bool write_all(int fd, std::string_view data) {
 
 }  // namespace
 
-TransferClient::TransferClient(const std::string& address) : address_(address) {
+TransferClient::TransferClient(const std::string& address,
+                               std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : address_(address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
@@ -40,7 +42,8 @@ TransferClient::TransferClient(const std::string& address) : address_(address) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      address, credentials ? std::move(credentials) : grpc::InsecureChannelCredentials(), args);
   stub_ = transfer::FileService::NewStub(channel_);
 }
 

@@ -30,8 +30,10 @@ struct TransferResult {
 
 class TransferClient {
  public:
-  // address: "host:port" of a peer's gRPC server.
-  explicit TransferClient(const std::string& address);
+  // address: "host:port" of a peer's gRPC server; `credentials` null: plaintext
+  // (transfer/credentials.hpp makes TLS ones).
+  explicit TransferClient(const std::string& address,
+                          std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // Downloads `name` into folder `out_dir`: a temporary file there, renamed to `name` at
   // the end, so a failed or cancelled download leaves nothing. Refuses to replace an

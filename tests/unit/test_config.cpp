@@ -125,6 +125,29 @@ TEST_CASE("bad peer URLs are named") {
         std::string::npos);
 }
 
+TEST_CASE("TLS files: given together and present") {
+  TempDir d;
+  const std::string cert = (d.path / "peer.pem").string(), key = (d.path / "peer.key").string();
+  std::ofstream(cert) << "x";
+  std::ofstream(key) << "x";
+  const auto cfg = parse_config(base(d.path, R"(,"tls_cert":")" + cert + R"(","tls_key":")" + key +
+                                                 R"(","tls_ca":")" + cert + "\""),
+                                "p.json");
+  CHECK(cfg.tls_cert == cert);
+  CHECK(cfg.tls_key == key);
+  CHECK(cfg.tls_ca == cert);
+  CHECK(parse_config(base(d.path), "p.json").tls_cert.empty());
+  auto msg = error_of(base(d.path, R"(,"tls_cert":")" + cert + "\""));
+  CHECK(msg.find("'tls_key'") != std::string::npos);
+  CHECK(msg.find("private key") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"tls_key":")" + key + "\"")).find("'tls_cert'") !=
+        std::string::npos);
+  msg = error_of(base(d.path, R"(,"tls_ca":")" + (d.path / "nope.pem").string() + "\""));
+  CHECK(msg.find("'tls_ca'") != std::string::npos);
+  CHECK(msg.find("nope.pem") != std::string::npos);
+  CHECK(error_of(base(d.path, R"(,"tls_ca":"")")).find("empty") != std::string::npos);
+}
+
 TEST_CASE("directory must exist and be a directory") {
   TempDir d;
   auto msg = error_of(R"({"ip":"x","rest_port":1,"grpc_port":2,"directory":")" +
