@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
@@ -9,6 +10,7 @@
 
 #include "core/names.hpp"
 #include "core/uri.hpp"
+#include "peer/openapi.hpp"
 #include "search/reply.hpp"
 
 namespace p2p {
@@ -46,6 +48,21 @@ std::string RestApi::grpc_address_for(const http::Request& req) const {
   return host_port(plain_address(req.local), port);
 }
 
+namespace {
+
+constexpr std::array kRoutes{
+    RestApi::Route{"GET", "/listado", RestApi::Endpoint::listado},
+    RestApi::Route{"GET", "/buscar", RestApi::Endpoint::buscar},
+    RestApi::Route{"GET", "/health", RestApi::Endpoint::health},
+    RestApi::Route{"GET", "/peers", RestApi::Endpoint::peers_get},
+    RestApi::Route{"POST", "/peers", RestApi::Endpoint::peers_post},
+    RestApi::Route{"GET", "/openapi.json", RestApi::Endpoint::openapi},
+};
+
+}  // namespace
+
+std::span<const RestApi::Route> RestApi::routes() { return kRoutes; }
+
 asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
   if (shutting_down_.load(std::memory_order_relaxed)) {
     auto r = http::json_error(503, "peer is shutting down");
@@ -53,19 +70,38 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
     co_return r;
   }
   const std::string_view path = req.path();
-  const bool get = req.method == "GET" || req.method == "HEAD";
-  if (path == "/listado" || path == "/buscar" || path == "/health") {
-    if (!get) co_return http::json_error(405, "method not allowed; use GET");
-    if (path == "/listado") co_return listado(req);
-    if (path == "/buscar") co_return co_await buscar(req);
-    co_return health();
+  // HEAD is GET whose body the server leaves out.
+  const std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
+  const Route* route = nullptr;
+  std::string allowed;  // the path's methods, for a 405
+  for (const Route& r : kRoutes) {
+    if (r.path != path) continue;
+    if (r.method == method) {
+      route = &r;
+      break;
+    }
+    allowed += allowed.empty() ? "" : " or ";
+    allowed += r.method;
   }
-  if (path == "/peers") {
-    if (get) co_return peers_get();
-    if (req.method == "POST") co_return peers_post(req);
-    co_return http::json_error(405, "method not allowed; use GET or POST");
+  if (!route) {
+    if (!allowed.empty()) co_return http::json_error(405, "method not allowed; use " + allowed);
+    co_return http::json_error(404, "no such route: " + std::string(path));
   }
-  co_return http::json_error(404, "no such route: " + std::string(path));
+  switch (route->endpoint) {
+    case Endpoint::listado:
+      co_return listado(req);
+    case Endpoint::buscar:
+      co_return co_await buscar(req);
+    case Endpoint::health:
+      co_return health();
+    case Endpoint::peers_get:
+      co_return peers_get();
+    case Endpoint::peers_post:
+      co_return peers_post(req);
+    case Endpoint::openapi:
+      co_return openapi();
+  }
+  co_return http::json_error(500, "route without a handler");
 }
 
 http::Response RestApi::listado(const http::Request& req) {
@@ -182,6 +218,14 @@ http::Response RestApi::health() {
                                      {"bytes", snap->total_bytes},
                                      {"uptime_s", uptime.count()},
                                      {"peers", peers_.to_json(std::chrono::steady_clock::now())}});
+}
+
+http::Response RestApi::openapi() {
+  // docs/openapi.json as built into the binary; every response shares the one copy.
+  static const auto body = std::make_shared<const std::string>(openapi_json());
+  http::Response r;
+  r.shared_body = body;
+  return r;
 }
 
 }  // namespace p2p

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "core/config.hpp"
 #include "http/message.hpp"
@@ -23,6 +25,16 @@ class RestApi {
 
   asio::awaitable<http::Response> handle(http::Request& req);
 
+  enum class Endpoint { listado, buscar, health, peers_get, peers_post, openapi };
+  struct Route {
+    std::string_view method;  // a GET route answers HEAD too
+    std::string_view path;
+    Endpoint endpoint;
+  };
+  // Every route handle() answers; it dispatches through this table alone, and
+  // docs/openapi.json (served at /openapi.json) describes each entry.
+  static std::span<const Route> routes();
+
   // The gRPC port actually bound (config may say 0).
   void set_grpc_port(uint16_t port) { grpc_port_.store(port); }
   // From now on every request gets 503.
@@ -37,6 +49,7 @@ class RestApi {
   http::Response health();
   http::Response peers_get();
   http::Response peers_post(const http::Request& req);
+  http::Response openapi();
 
   const Config& cfg_;
   FileIndex& index_;
