@@ -1,5 +1,7 @@
 #include "peer/peer.hpp"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
@@ -54,6 +56,11 @@ Peer::~Peer() {
 }
 
 void Peer::start_grpc() {
+  // What stock tools expect of a gRPC server: grpc.health.v1.Health (grpc_health_probe,
+  // load balancers) and server reflection (grpcurl without .proto files). Both must be
+  // set up before the builder exists.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(host_port(cfg_.ip, cfg_.grpc_port),
@@ -74,6 +81,9 @@ void Peer::start_grpc() {
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));
   grpc_port_ = static_cast<uint16_t>(port);
   api_.set_grpc_port(grpc_port_);
+  // "" (the whole server) is SERVING from the start; the file service by name too.
+  grpc_->GetHealthCheckService()->SetServingStatus(transfer::FileService::service_full_name(),
+                                                   true);
   spdlog::info("gRPC server listening on {}", host_port(cfg_.ip, static_cast<uint16_t>(port)));
 }
 
@@ -158,6 +168,9 @@ void Peer::shutdown() {
   files_.set_shutting_down();
   http_.stop();
   watcher_.stop();
+  // Health checks see NOT_SERVING for the whole grace period, so balancers and probes
+  // send new work elsewhere while transfers in flight finish.
+  grpc_->GetHealthCheckService()->SetServingStatus(false);
   // Transfers in flight get the grace period to finish while the server, still accepting,
   // answers new ones UNAVAILABLE itself (after grpc::Server::Shutdown a new call would be
   // cancelled instead). They need the io_context running: wait on another thread.
