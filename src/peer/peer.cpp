@@ -101,6 +101,7 @@ int Peer::run() {
     http_.set_tls(http::server_tls_context(cfg_.tls_cert, cfg_.tls_key));
     spdlog::info("TLS on for REST (HTTPS) and gRPC: certificate {}", cfg_.tls_cert);
   }
+  api_.set_metrics_writer([this](metrics::Exposition& e) { write_metrics(e); });
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
                index_.snapshot()->files.size());
 
@@ -127,6 +128,20 @@ int Peer::run() {
   for (auto& t : extra) t.join();
   spdlog::info("Stopped");
   return 0;
+}
+
+void Peer::write_metrics(metrics::Exposition& e) const {
+  search_.write_metrics(e);
+  files_.metrics().write(e, files_.active_transfers());
+  peers_.write_metrics(e, std::chrono::steady_clock::now());
+  const auto snap = index_.snapshot();
+  e.family("p2p_index_files", "gauge", "Files the peer shares.");
+  e.sample("p2p_index_files", {}, static_cast<uint64_t>(snap->files.size()));
+  e.family("p2p_index_bytes", "gauge", "Total size of the files the peer shares.");
+  e.sample("p2p_index_bytes", {}, static_cast<uint64_t>(snap->total_bytes));
+  e.family("p2p_http_connections", "gauge", "Open REST connections.");
+  e.sample("p2p_http_connections", {}, static_cast<uint64_t>(http_.connections()));
+  metrics::write_process_metrics(e);
 }
 
 asio::awaitable<void> Peer::announce() {

@@ -35,6 +35,8 @@ class Peer {
   void start_grpc();
   // Tells the titular and suplente about this peer, at start and every kAnnounceEvery.
   asio::awaitable<void> announce();
+  // Everything GET /metrics shows besides the REST counters (RestApi writes those).
+  void write_metrics(metrics::Exposition& e) const;
 
   Config cfg_;
   asio::io_context ctx_;

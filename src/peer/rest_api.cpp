@@ -57,13 +57,63 @@ constexpr std::array kRoutes{
     RestApi::Route{"GET", "/peers", RestApi::Endpoint::peers_get},
     RestApi::Route{"POST", "/peers", RestApi::Endpoint::peers_post},
     RestApi::Route{"GET", "/openapi.json", RestApi::Endpoint::openapi},
+    RestApi::Route{"GET", "/metrics", RestApi::Endpoint::metrics},
 };
+
+// The statuses the routes answer with; any other is counted as "other".
+constexpr std::array<int, 13> kStatuses{200, 400, 401, 403, 404, 405, 408,
+                                        413, 414, 431, 500, 503, 504};
+
+size_t status_slot(int status) {
+  for (size_t i = 0; i < kStatuses.size(); ++i)
+    if (kStatuses[i] == status) return i;
+  return kStatuses.size();
+}
 
 }  // namespace
 
 std::span<const RestApi::Route> RestApi::routes() { return kRoutes; }
 
 asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
+  static_assert(kRoutes.size() + 1 <= kRouteSlots && kStatuses.size() + 1 <= kStatusSlots);
+  const auto start = std::chrono::steady_clock::now();
+  size_t route = kRoutes.size();
+  http::Response r = co_await dispatch(req, route);
+  auto& series = requests_.at(route * kStatusSlots + status_slot(r.status),
+                              [] { return std::make_unique<RequestSeries>(); });
+  series.count.add();
+  series.latency.observe(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - start)
+                                .count()));
+  co_return r;
+}
+
+void RestApi::write_metrics(metrics::Exposition& e) const {
+  auto each = [&](auto&& fn) {
+    for (size_t route = 0; route <= kRoutes.size(); ++route)
+      for (size_t status = 0; status <= kStatuses.size(); ++status)
+        if (const auto* s = requests_.get(route * kStatusSlots + status))
+          fn(route < kRoutes.size() ? kRoutes[route] : Route{"other", "other", {}},
+             status < kStatuses.size() ? std::to_string(kStatuses[status]) : "other", *s);
+  };
+  e.family("p2p_http_requests_total", "counter",
+           "REST requests answered, by route and status (route \"other\": no route matched: "
+           "404, 405, or 503 while shutting down).");
+  each([&](const Route& route, const std::string& status, const RequestSeries& s) {
+    e.sample("p2p_http_requests_total",
+             {{"method", route.method}, {"route", route.path}, {"status", status}},
+             s.count.value());
+  });
+  e.family("p2p_http_request_duration_seconds", "histogram",
+           "Time from a parsed REST request to its response, by route and status.");
+  each([&](const Route& route, const std::string& status, const RequestSeries& s) {
+    e.histogram("p2p_http_request_duration_seconds",
+                {{"method", route.method}, {"route", route.path}, {"status", status}}, s.latency);
+  });
+}
+
+asio::awaitable<http::Response> RestApi::dispatch(http::Request& req, size_t& route_slot) {
   if (shutting_down_.load(std::memory_order_relaxed)) {
     auto r = http::json_error(503, "peer is shutting down");
     r.close = true;
@@ -78,6 +128,7 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
     if (r.path != path) continue;
     if (r.method == method) {
       route = &r;
+      route_slot = static_cast<size_t>(&r - kRoutes.data());
       break;
     }
     allowed += allowed.empty() ? "" : " or ";
@@ -100,6 +151,8 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
       co_return peers_post(req);
     case Endpoint::openapi:
       co_return openapi();
+    case Endpoint::metrics:
+      co_return metrics_text();
   }
   co_return http::json_error(500, "route without a handler");
 }
@@ -218,6 +271,16 @@ http::Response RestApi::health() {
                                      {"bytes", snap->total_bytes},
                                      {"uptime_s", uptime.count()},
                                      {"peers", peers_.to_json(std::chrono::steady_clock::now())}});
+}
+
+http::Response RestApi::metrics_text() {
+  metrics::Exposition e;
+  if (metrics_writer_) metrics_writer_(e);
+  write_metrics(e);
+  http::Response r;
+  r.body = e.text();
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return r;
 }
 
 http::Response RestApi::openapi() {

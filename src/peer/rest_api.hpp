@@ -4,6 +4,7 @@
 #include <asio/awaitable.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "http/message.hpp"
 #include "index/file_index.hpp"
 #include "search/peer_set.hpp"
@@ -25,7 +27,7 @@ class RestApi {
 
   asio::awaitable<http::Response> handle(http::Request& req);
 
-  enum class Endpoint { listado, buscar, health, peers_get, peers_post, openapi };
+  enum class Endpoint { listado, buscar, health, peers_get, peers_post, openapi, metrics };
   struct Route {
     std::string_view method;  // a GET route answers HEAD too
     std::string_view path;
@@ -40,6 +42,13 @@ class RestApi {
   // From now on every request gets 503.
   void set_shutting_down() { shutting_down_.store(true); }
 
+  // GET /metrics answers with what this writes (the peer's components, then ours).
+  void set_metrics_writer(std::function<void(metrics::Exposition&)> writer) {
+    metrics_writer_ = std::move(writer);
+  }
+  // p2p_http_requests_total and p2p_http_request_duration_seconds by route and status.
+  void write_metrics(metrics::Exposition& e) const;
+
   // Where this peer's gRPC server is reachable by whoever sent `req` (DESIGN.md section 4).
   std::string grpc_address_for(const http::Request& req) const;
 
@@ -50,6 +59,18 @@ class RestApi {
   http::Response peers_get();
   http::Response peers_post(const http::Request& req);
   http::Response openapi();
+  http::Response metrics_text();
+  // Routes the request; `route` becomes the index of the route it matched (by path).
+  asio::awaitable<http::Response> dispatch(http::Request& req, size_t& route);
+
+  // One series per route (kRoutes, then "other") and status (kStatuses, then "other").
+  static constexpr size_t kRouteSlots = 16, kStatusSlots = 16;
+  struct RequestSeries {
+    metrics::Counter count;
+    metrics::Histogram latency{metrics::latency_bounds_us(), 1e6};
+  };
+  metrics::LazySlots<RequestSeries, kRouteSlots * kStatusSlots> requests_;
+  std::function<void(metrics::Exposition&)> metrics_writer_;
 
   const Config& cfg_;
   FileIndex& index_;

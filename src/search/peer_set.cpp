@@ -109,4 +109,37 @@ boost::json::array PeerSet::to_json(Clock::time_point now) const {
   return out;
 }
 
+void PeerSet::write_metrics(metrics::Exposition& e, Clock::time_point now) const {
+  struct Row {
+    std::string url;
+    const char* role;
+    CircuitBreaker::State state;
+    uint64_t failures;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& p : entries_)
+      rows.push_back({p.url.str(), role_name(p.role), p.breaker.state(now),
+                      static_cast<uint64_t>(p.breaker.consecutive_failures())});
+  }
+  e.family("p2p_peer_up", "gauge",
+           "1 while a known peer answers (its breaker closed, its last request a success), "
+           "else 0.");
+  for (const auto& r : rows)
+    e.sample("p2p_peer_up", {{"peer", r.url}, {"role", r.role}},
+             uint64_t{r.state == CircuitBreaker::State::closed && r.failures == 0});
+  e.family("p2p_peer_breaker_state", "gauge",
+           "A known peer's circuit breaker: 1 for its current state, 0 for the others.");
+  for (const auto& r : rows)
+    for (auto s : {CircuitBreaker::State::closed, CircuitBreaker::State::open,
+                   CircuitBreaker::State::half_open})
+      e.sample("p2p_peer_breaker_state",
+               {{"peer", r.url}, {"role", r.role}, {"state", CircuitBreaker::name(s)}},
+               uint64_t{r.state == s});
+  e.family("p2p_peer_failures", "gauge", "A known peer's consecutive failures.");
+  for (const auto& r : rows)
+    e.sample("p2p_peer_failures", {{"peer", r.url}, {"role", r.role}}, r.failures);
+}
+
 }  // namespace p2p

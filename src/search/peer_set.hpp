@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics.hpp"
 #include "core/uri.hpp"
 #include "search/breaker.hpp"
 
@@ -42,6 +43,9 @@ class PeerSet {
   boost::json::array to_json(Clock::time_point now) const;
 
   size_t learned_count() const;
+
+  // p2p_peer_up, p2p_peer_breaker_state, p2p_peer_failures for each known peer.
+  void write_metrics(metrics::Exposition& e, Clock::time_point now) const;
 
  private:
   struct Entry {

@@ -53,6 +53,31 @@ DistributedSearch::DistributedSearch(const Config& cfg, FileIndex& index, PeerSe
 asio::awaitable<SearchResult> DistributedSearch::search(SearchQuery q,
                                                         std::string local_grpc_address) {
   const auto start = Clock::now();
+  SearchResult r = co_await find(std::move(q), std::move(local_grpc_address));
+  const Outcome o = r.present     ? (r.holder.empty() ? kLocal : kRemote)
+                    : r.timed_out ? kTimeout
+                                  : kMiss;
+  outcomes_[o].count.add();
+  outcomes_[o].latency.observe(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+  co_return r;
+}
+
+void DistributedSearch::write_metrics(metrics::Exposition& e) const {
+  static constexpr std::array<const char*, kOutcomes> names{"local", "remote", "miss", "timeout"};
+  e.family("p2p_searches_total", "counter",
+           "Searches answered (/buscar, asked or forwarded), by outcome: local (this peer has "
+           "it), remote (another peer has it), miss, timeout (deadline passed first).");
+  for (size_t i = 0; i < kOutcomes; ++i)
+    e.sample("p2p_searches_total", {{"outcome", names[i]}}, outcomes_[i].count.value());
+  e.family("p2p_search_duration_seconds", "histogram", "Time to answer a search, by outcome.");
+  for (size_t i = 0; i < kOutcomes; ++i)
+    e.histogram("p2p_search_duration_seconds", {{"outcome", names[i]}}, outcomes_[i].latency);
+}
+
+asio::awaitable<SearchResult> DistributedSearch::find(SearchQuery q,
+                                                      std::string local_grpc_address) {
+  const auto start = Clock::now();
   milliseconds budget{cfg_.timeout_ms};
   if (q.budget) budget = std::min(budget, *q.budget);
   const auto deadline = start + budget;

@@ -3,6 +3,7 @@
 // passes.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "http/client.hpp"
 #include "index/file_index.hpp"
 #include "search/peer_set.hpp"
@@ -43,6 +45,10 @@ class DistributedSearch {
   // `local_grpc_address`: this peer's gRPC address as the asker reaches it.
   asio::awaitable<SearchResult> search(SearchQuery q, std::string local_grpc_address);
 
+  // p2p_searches_total{outcome} (local, remote, miss, timeout) and
+  // p2p_search_duration_seconds{outcome}.
+  void write_metrics(metrics::Exposition& e) const;
+
   // The query string of a forwarded /buscar (exposed for tests).
   static std::string forward_target(const std::string& name, uint32_t ttl, const std::string& qid,
                                     std::chrono::milliseconds budget,
@@ -54,6 +60,14 @@ class DistributedSearch {
   PeerSet& peers_;
   http::Client& client_;
   SeenQueries seen_;
+
+  asio::awaitable<SearchResult> find(SearchQuery q, std::string local_grpc_address);
+  enum Outcome { kLocal, kRemote, kMiss, kTimeout, kOutcomes };
+  struct OutcomeSeries {
+    metrics::Counter count;
+    metrics::Histogram latency{metrics::latency_bounds_us(), 1e6};
+  };
+  std::array<OutcomeSeries, kOutcomes> outcomes_;
 };
 
 // A fresh random query id (16 hex digits).

@@ -41,13 +41,16 @@ grpc::Status internal_error(const char* op, const std::exception& e) {
 // thrown. The reactor may be gone as soon as Finish returns.
 template <class Reactor>
 asio::awaitable<void> finish_with(Reactor* reactor, asio::awaitable<grpc::Status> transfer,
-                                  const char* op) {
+                                  TransferMetrics::Method method, TransferMetrics& metrics) {
+  const auto start = Clock::now();
   grpc::Status status;
   try {
     status = co_await std::move(transfer);
   } catch (const std::exception& e) {
-    status = internal_error(op, e);
+    status = internal_error(method == TransferMetrics::kDownload ? "Download" : "Upload", e);
   }
+  metrics.finished(method, status.error_code());
+  metrics.observe_duration(method, Clock::now() - start);
   reactor->Finish(status);
 }
 
@@ -69,7 +72,8 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
         peer_(ctx->peer()),
         name_(std::move(name)),
         queue_(svc.io().get_executor(), kDownloadBuffers) {
-    asio::co_spawn(svc_.io(), finish_with(this, send(), "Download"), asio::detached);
+    asio::co_spawn(svc_.io(), finish_with(this, send(), TransferMetrics::kDownload, svc_.metrics()),
+                   asio::detached);
   }
 
   void OnWriteDone(bool ok) override {
@@ -83,6 +87,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
   // ChunkSink
   std::string& buffer(int i) { return *msg_[i].mutable_chunk(); }
   void start_send(int i) {
+    svc_.metrics().sent_bytes.add(msg_[i].chunk().size());
     msg_[i].set_total_size(first_write_ ? size_ : 0);
     first_write_ = false;
     StartWrite(&msg_[i]);
@@ -149,7 +154,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         peer_(ctx->peer()),
         resp_(resp),
         queue_(svc.io().get_executor(), kUploadBuffers) {
-    asio::co_spawn(svc_.io(), finish_with(this, receive(), "Upload"), asio::detached);
+    asio::co_spawn(svc_.io(),
+                   finish_with(this, receive(), TransferMetrics::kUpload, svc_.metrics()),
+                   asio::detached);
   }
 
   void OnReadDone(bool ok) override {
@@ -225,6 +232,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         }
       }
       offset += bytes;
+      svc_.metrics().received_bytes.add(bytes);
       if (svc_.aborting().load()) {
         log.finished(offset, "stopped: shutting down");
         co_return unavailable();
@@ -288,10 +296,66 @@ std::optional<grpc::Status> FileService::admit() {
   return std::nullopt;
 }
 
+std::vector<uint64_t> TransferMetrics::bounds() {
+  // 1 ms to 10 min, in microseconds.
+  return {1000,    5000,     10000,    50000,    100000,    500000,   1000000,
+          5000000, 10000000, 30000000, 60000000, 300000000, 600000000};
+}
+
+void TransferMetrics::finished(Method m, grpc::StatusCode code) {
+  const int c = code >= 0 && code < kCodes ? code : grpc::StatusCode::UNKNOWN;
+  finished_.at(m * kCodes + c, [] { return std::make_unique<metrics::Counter>(); }).add();
+}
+
+void TransferMetrics::observe_duration(Method m, Clock::duration d) {
+  durations_[m].observe(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+}
+
+void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
+  static constexpr std::array<const char*, kCodes> codes{"OK",
+                                                         "CANCELLED",
+                                                         "UNKNOWN",
+                                                         "INVALID_ARGUMENT",
+                                                         "DEADLINE_EXCEEDED",
+                                                         "NOT_FOUND",
+                                                         "ALREADY_EXISTS",
+                                                         "PERMISSION_DENIED",
+                                                         "RESOURCE_EXHAUSTED",
+                                                         "FAILED_PRECONDITION",
+                                                         "ABORTED",
+                                                         "OUT_OF_RANGE",
+                                                         "UNIMPLEMENTED",
+                                                         "INTERNAL",
+                                                         "UNAVAILABLE",
+                                                         "DATA_LOSS",
+                                                         "UNAUTHENTICATED"};
+  static constexpr std::array<const char*, 2> methods{"Download", "Upload"};
+  e.family("p2p_grpc_transfers_total", "counter",
+           "gRPC transfers finished (refusals included), by method and status code.");
+  for (int m = 0; m < 2; ++m)
+    for (int c = 0; c < kCodes; ++c)
+      if (const auto* n = finished_.get(m * kCodes + c))
+        e.sample("p2p_grpc_transfers_total", {{"method", methods[m]}, {"code", codes[c]}},
+                 n->value());
+  e.family("p2p_grpc_transfer_duration_seconds", "histogram",
+           "Duration of the transfers that started, by method.");
+  for (int m = 0; m < 2; ++m)
+    e.histogram("p2p_grpc_transfer_duration_seconds", {{"method", methods[m]}}, durations_[m]);
+  e.family("p2p_grpc_sent_bytes_total", "counter", "File bytes sent by downloads.");
+  e.sample("p2p_grpc_sent_bytes_total", {}, sent_bytes.value());
+  e.family("p2p_grpc_received_bytes_total", "counter", "File bytes received by uploads.");
+  e.sample("p2p_grpc_received_bytes_total", {}, received_bytes.value());
+  e.family("p2p_grpc_transfers_active", "gauge", "Transfers in progress.");
+  e.sample("p2p_grpc_transfers_active", {}, static_cast<uint64_t>(active));
+}
+
 grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::CallbackServerContext* ctx,
                                                                   const DownloadRequest* req) {
-  if (auto refused = admit())
+  if (auto refused = admit()) {
+    metrics_.finished(TransferMetrics::kDownload, refused->error_code());
     return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(std::move(*refused));
+  }
   return new DownloadReactor(*this, ctx, req->filename());
 }
 
@@ -314,12 +378,15 @@ grpc::ServerReadReactor<UploadRequest>* FileService::Upload(grpc::CallbackServer
                                                             UploadResponse* resp) {
   if (!authorized(ctx)) {
     spdlog::warn("Upload from {} refused: missing or wrong upload token", ctx->peer());
+    metrics_.finished(TransferMetrics::kUpload, grpc::StatusCode::UNAUTHENTICATED);
     return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(
         grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                      "this peer needs its upload token (metadata authorization: Bearer ...)"));
   }
-  if (auto refused = admit())
+  if (auto refused = admit()) {
+    metrics_.finished(TransferMetrics::kUpload, refused->error_code());
     return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(std::move(*refused));
+  }
   return new UploadReactor(*this, ctx, resp);
 }
 

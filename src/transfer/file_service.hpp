@@ -3,12 +3,15 @@
 // Finish on its reactor and waits for the matching On*Done.
 #pragma once
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <string>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "index/file_index.hpp"
 #include "io/shared_folder.hpp"
 #include "transfer.grpc.pb.h"
@@ -21,6 +24,26 @@ struct TransferOptions {
   bool allow_overwrite = false;
   size_t max_transfers = 64;  // concurrent, both directions
   std::string upload_token;   // non-empty: Upload needs "authorization: Bearer <token>"
+};
+
+// What the transfers did: by method and gRPC status, bytes, durations (GET /metrics).
+class TransferMetrics {
+ public:
+  enum Method { kDownload, kUpload };
+  static constexpr int kCodes = 17;  // grpc::StatusCode 0..16
+
+  void finished(Method m, grpc::StatusCode code);
+  void observe_duration(Method m, std::chrono::steady_clock::duration d);
+  metrics::Counter sent_bytes;      // chunks handed to gRPC by downloads
+  metrics::Counter received_bytes;  // chunks written to disk by uploads
+
+  void write(metrics::Exposition& e, size_t active) const;
+
+ private:
+  metrics::LazySlots<metrics::Counter, 2 * kCodes> finished_;
+  std::array<metrics::Histogram, 2> durations_{metrics::Histogram(bounds(), 1e6),
+                                               metrics::Histogram(bounds(), 1e6)};
+  static std::vector<uint64_t> bounds();
 };
 
 class FileService final : public transfer::FileService::CallbackService {
@@ -49,6 +72,8 @@ class FileService final : public transfer::FileService::CallbackService {
   SharedFolder& folder() { return folder_; }
   const TransferOptions& options() const { return options_; }
   std::atomic<size_t>& active() { return active_; }
+  TransferMetrics& metrics() { return metrics_; }
+  const TransferMetrics& metrics() const { return metrics_; }
 
  private:
   // nullopt when a new transfer may start (and is then counted); else why not.
@@ -63,6 +88,7 @@ class FileService final : public transfer::FileService::CallbackService {
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> active_{0};
   std::atomic<bool> aborting_{false};
+  TransferMetrics metrics_;
 };
 
 }  // namespace p2p
