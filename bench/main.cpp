@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -48,12 +49,14 @@ struct Plan {
   int runs;          // per transfer size (median reported)
   int latency_runs;  // 1 MiB downloads for p50/p99
   uint64_t tcp_bytes, disk_bytes;
-  int failover_next;  // queries after the first
+  int failover_next;   // queries after the first
+  int metrics_rounds;  // /buscar with and without a /metrics scraper, alternated
 };
 
 Plan make_plan(bool quick) {
   if (quick)
-    return {true, {1, 100}, milliseconds(500), {kMiB, 64 * kMiB}, 3, 30, 512 * kMiB, 128 * kMiB, 5};
+    return {true, {1, 100}, milliseconds(500), {kMiB, 64 * kMiB}, 3, 30, 512 * kMiB, 128 * kMiB,
+            5,    1};
   return {false,
           {1, 10, 100, 1000},
           milliseconds(3000),
@@ -62,7 +65,8 @@ Plan make_plan(bool quick) {
           200,
           4096 * kMiB,
           1024 * kMiB,
-          20};
+          20,
+          5};
 }
 
 // A file of `size` bytes of cheap pseudo-random data (no compression anywhere, but no
@@ -90,17 +94,22 @@ std::string size_label(uint64_t bytes) {
                               : std::to_string(bytes / kMiB) + " MiB";
 }
 
-// GET /buscar through `url`, timed.
-double timed_search(const HttpUrl& url, const std::string& name, bool& present) {
+// GET `target` from `url` on a fresh connection, timed (ms).
+double timed_get(const HttpUrl& url, const std::string& target, http::ClientResponse& r) {
   asio::io_context io;
   http::Client client(io.get_executor());
   const auto t0 = Clock::now();
-  auto f = asio::co_spawn(
-      io, client.get(url, "/buscar?archivo=" + name, Clock::now() + std::chrono::seconds(30)),
-      asio::use_future);
+  auto f = asio::co_spawn(io, client.get(url, target, Clock::now() + std::chrono::seconds(30)),
+                          asio::use_future);
   io.run();
-  const auto r = f.get();
-  const double ms = since_ms(t0);
+  r = f.get();
+  return since_ms(t0);
+}
+
+// GET /buscar through `url`, timed.
+double timed_search(const HttpUrl& url, const std::string& name, bool& present) {
+  http::ClientResponse r;
+  const double ms = timed_get(url, "/buscar?archivo=" + name, r);
   present = r.ok() && r.status == 200 && r.body.find("\"present\":true") != std::string::npos;
   return ms;
 }
@@ -115,6 +124,7 @@ class Bench {
  private:
   void ceilings();
   void rest();
+  void metrics_cost(const HttpUrl& url);
   void transfers();
   void memory();
   void failover();
@@ -177,6 +187,56 @@ void Bench::rest() {
     }
   }
   out_["rest"] = std::move(rows);
+  metrics_cost(*parse_http_url(small.url()));
+}
+
+// What serving /metrics costs the hot path: /buscar (local hit, 10 connections) alone and
+// while another client scrapes /metrics every 10 ms (1500 times Prometheus's default
+// pace), alternated; medians over the rounds.
+void Bench::metrics_cost(const HttpUrl& url) {
+  const std::string target = "/buscar?archivo=file3.txt";
+  std::vector<double> alone, scraped, alone_p99, scraped_p99, scrape_ms;
+  size_t scrape_bytes = 0;
+  std::string failed;
+  for (int round = 0; round < plan_.metrics_rounds; ++round) {
+    const auto a = rest_load(url, target, 10, plan_.rest_duration);
+    alone.push_back(a.rps);
+    alone_p99.push_back(a.p99_us);
+    std::atomic<bool> stop{false};
+    std::thread scraper([&] {
+      for (int i = 0; i < 100000 && !stop.load(); ++i) {
+        http::ClientResponse r;
+        scrape_ms.push_back(timed_get(url, "/metrics", r));
+        if (!r.ok() || r.status != 200) {
+          failed = r.ok() ? "status " + std::to_string(r.status) : r.message;
+          return;
+        }
+        scrape_bytes = r.body.size();
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+    });
+    const auto s = rest_load(url, target, 10, plan_.rest_duration);
+    stop = true;
+    scraper.join();
+    if (!failed.empty()) throw std::runtime_error("GET /metrics failed: " + failed);
+    scraped.push_back(s.rps);
+    scraped_p99.push_back(s.p99_us);
+  }
+  const double ratio = median(scraped) / median(alone);
+  std::printf(
+      "\n/metrics cost (/buscar local, 10 connections, %d rounds)\n"
+      "  alone          %10.0f req/s  p99 %6.0f us\n"
+      "  scraped /10ms  %10.0f req/s  p99 %6.0f us  (%.2f of alone)\n"
+      "  one scrape     %10.2f ms (median, new connection), %zu bytes\n",
+      plan_.metrics_rounds, median(alone), median(alone_p99), median(scraped), median(scraped_p99),
+      ratio, median(scrape_ms), scrape_bytes);
+  out_["metrics_cost"] = boost::json::object{{"alone_rps", median(alone)},
+                                             {"alone_p99_us", median(alone_p99)},
+                                             {"scraped_rps", median(scraped)},
+                                             {"scraped_p99_us", median(scraped_p99)},
+                                             {"ratio", ratio},
+                                             {"scrape_ms", median(scrape_ms)},
+                                             {"scrape_bytes", scrape_bytes}};
 }
 
 void Bench::transfers() {

@@ -26,7 +26,7 @@ def need(obj, keys, where):
             problems.append(f"{where}: missing {k}")
 
 
-need(r, ["version", "ceiling", "rest", "transfer", "parallel", "failover", "memory"], "top level")
+need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory"], "top level")
 assert r["version"] == 1
 need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
 endpoints = {"listado", "listado_10k", "buscar_local", "buscar_remote"}
@@ -40,6 +40,9 @@ for row in r["rest"]:
         problems.append(f"rest {row['endpoint']} at {row['concurrency']}: no requests")
 if seen != endpoints:
     problems.append(f"rest endpoints {sorted(seen)} != {sorted(endpoints)}")
+need(r["metrics_cost"], ["alone_rps", "scraped_rps", "ratio", "scrape_ms", "scrape_bytes"], "metrics_cost")
+if not r["metrics_cost"].get("scrape_bytes", 0) > 0:
+    problems.append("metrics_cost: no /metrics body")
 kinds = set()
 for row in r["transfer"]:
     need(row, ["op", "bytes", "sink", "MBps", "p50_ms"], "transfer row")
