@@ -20,6 +20,7 @@
 
 #include "core/uri.hpp"
 #include "http/tls.hpp"
+#include "peer/sd_notify.hpp"
 #include "transfer/credentials.hpp"
 
 namespace p2p {
@@ -119,8 +120,14 @@ int Peer::run() {
   signals_.async_wait([this](const std::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("Received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sd_notify("STOPPING=1\nSTATUS=shutting down");
     shutdown();
   });
+  // Both servers listen (connections queue until the loop runs): a Type=notify unit may
+  // count the peer as started.
+  sd_notify("READY=1\nSTATUS=serving " + std::to_string(index_.snapshot()->files.size()) +
+            " files; REST port " + std::to_string(rest_endpoint_.port()) + ", gRPC port " +
+            std::to_string(grpc_port_));
 
   std::vector<std::thread> extra;
   for (uint32_t i = 1; i < cfg_.threads; ++i) extra.emplace_back([this] { ctx_.run(); });

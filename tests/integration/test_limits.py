@@ -155,5 +155,41 @@ class KilledMidUpload(unittest.TestCase):
             first.cleanup()
 
 
+class SystemdNotify(unittest.TestCase):
+    """Type=notify: READY=1 once both servers listen, STOPPING=1 when SIGTERM arrives."""
+
+    def run_notified(self, address, bind_to):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(bind_to)
+        sock.settimeout(10)
+        os.environ["NOTIFY_SOCKET"] = address
+        try:
+            peer = Peer("Notified", files={"a.txt": "a"}).start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        try:
+            ready = sock.recv(4096).decode().split("\n")
+            self.assertIn("READY=1", ready)
+            status = [line for line in ready if line.startswith("STATUS=")][0]
+            self.assertIn(f"REST port {peer.rest_port}, gRPC port {peer.grpc_port}", status)
+            self.assertIn("1 files", status)
+            peer.signal(signal.SIGTERM)
+            self.assertIn("STOPPING=1", sock.recv(4096).decode().split("\n"))
+            self.assertEqual(peer.stop(), 0)
+        finally:
+            peer.cleanup()
+            sock.close()
+
+    def test_path_socket(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "notify")
+            self.run_notified(path, path)
+
+    def test_abstract_socket(self):
+        name = f"p2p-notify-{os.getpid()}"
+        self.run_notified("@" + name, "\0" + name)
+
+
 if __name__ == "__main__":
     unittest.main()
