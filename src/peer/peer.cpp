@@ -20,6 +20,7 @@
 
 #include "core/uri.hpp"
 #include "http/tls.hpp"
+#include "io/uring_probe.hpp"
 #include "peer/sd_notify.hpp"
 #include "transfer/credentials.hpp"
 
@@ -93,6 +94,13 @@ int Peer::run() {
   for (const auto& f : cfg_.unknown_fields)
     spdlog::warn("Config {}: unknown field '{}' ignored", cfg_.source, f);
 
+  if (const std::string why = io_uring_problem(); !why.empty()) {
+    spdlog::critical(
+        "Cannot start: io_uring is not available ({}), and every file transfer goes through "
+        "it. A seccomp policy blocks it (Docker 25+ by default: see README, Docker)",
+        why);
+    return 1;
+  }
   if (const size_t stale = folder_.remove_stale_temps())
     spdlog::warn("Removed {} temporary files left by an interrupted upload", stale);
   index_.rescan();

@@ -157,13 +157,24 @@ class IdleTimeout(unittest.TestCase):
 
 
 class Startup(unittest.TestCase):
-    def run_peer(self, cfg):
+    def run_peer(self, cfg, wrapper=()):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bad.json")
             with open(path, "w") as f:
                 f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
-            p = subprocess.run([PEER_BIN, "--config", path], capture_output=True, text=True, timeout=10)
+            p = subprocess.run([*wrapper, PEER_BIN, "--config", path], capture_output=True, text=True,
+                               timeout=10)
             return p.returncode, p.stderr
+
+    def test_io_uring_blocked_exits_1_saying_so(self):
+        # As in a container whose seccomp policy blocks io_uring: no socket is opened, the
+        # log says why, instead of a healthy-looking peer whose every transfer fails.
+        with tempfile.TemporaryDirectory() as share:
+            code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": share},
+                                      wrapper=[os.environ["P2P_DENY_IO_URING"]])
+        self.assertEqual(code, 1, err)
+        self.assertIn("io_uring is not available (Operation not permitted)", err)
+        self.assertNotIn("listening", err)
 
     def test_missing_field_exits_2_naming_it(self):
         code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": 0, "directory": "/tmp"})
