@@ -70,6 +70,14 @@ void append_number(std::string& out, double v) {
 
 void append_number(std::string& out, uint64_t v) { out += std::to_string(v); }
 
+// Bucket bounds in plain decimal ("0.0001", not "1e-04"), so that a query naming a bound
+// finds it.
+void append_bound(std::string& out, double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  out.append(buf, ec == std::errc{} ? end : buf);
+}
+
 void append_label_value(std::string& out, std::string_view v) {
   for (char c : v) {
     if (c == '\\' || c == '"') {
@@ -130,7 +138,7 @@ void Exposition::histogram(std::string_view name, Labels labels, const Histogram
   for (size_t b = 0; b <= h.bounds().size(); ++b) {
     le.clear();
     if (b < h.bounds().size())
-      append_number(le, static_cast<double>(h.bounds()[b]) / h.divisor());
+      append_bound(le, static_cast<double>(h.bounds()[b]) / h.divisor());
     else
       le = "+Inf";
     series(name, "_bucket", labels, "le", le);

@@ -63,8 +63,9 @@ std::string request_text(const HttpUrl& peer, std::string_view method, std::stri
   return wire;
 }
 
-Connection::Connection(asio::any_io_executor ex, size_t max_body_bytes, asio::ssl::context* tls)
-    : socket_(std::move(ex)), max_body_(max_body_bytes), tls_context_(tls) {}
+Connection::Connection(asio::any_io_executor ex, size_t max_body_bytes,
+                       std::shared_ptr<asio::ssl::context> tls)
+    : socket_(std::move(ex)), max_body_(max_body_bytes), tls_context_(std::move(tls)) {}
 
 asio::awaitable<std::error_code> Connection::connect(const HttpUrl& peer) {
   std::error_code ec;
@@ -116,8 +117,11 @@ asio::awaitable<ClientResponse> Connection::exchange_on(Stream& stream, const st
     auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
     ResponseParser::State state;
     if (ec) {
-      // A TLS server that closes without close_notify ends the body like EOF does.
-      if (ec != asio::error::eof && ec != asio::ssl::error::stream_truncated) {
+      // A TLS server that closes without close_notify before answering is a closed
+      // connection, like EOF; after it began answering, the reply may be cut short.
+      const bool closed =
+          ec == asio::error::eof || (ec == asio::ssl::error::stream_truncated && !parser.started());
+      if (!closed) {
         nothing_back = !parser.started();
         co_return failure(ClientResponse::Error::io, "reading the reply failed: " + ec.message());
       }
@@ -182,7 +186,7 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
                                                 std::chrono::steady_clock::time_point deadline) {
   const std::string key = peer.str();
   const std::string wire = request_text(peer, method, target, body);
-  asio::ssl::context* tls = nullptr;
+  std::shared_ptr<asio::ssl::context> tls;
   if (peer.tls) {
     std::lock_guard lock(mu_);
     try {
@@ -190,7 +194,7 @@ asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method
     } catch (const std::exception& e) {
       co_return failure(ClientResponse::Error::io, e.what());
     }
-    tls = tls_.get();
+    tls = tls_;
   }
   const auto timeout = [&] {
     return failure(ClientResponse::Error::timeout, "no reply from " + key + " in time");

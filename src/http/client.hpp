@@ -42,8 +42,9 @@ std::string request_text(const HttpUrl& peer, std::string_view method, std::stri
 // deadlines here: the caller bounds each call (Client does; a load generator measures).
 class Connection {
  public:
-  // `tls`: the context for https peers (must outlive the connection); null: http only.
-  Connection(asio::any_io_executor ex, size_t max_body_bytes, asio::ssl::context* tls = nullptr);
+  // `tls`: the context for https peers; null: http only.
+  Connection(asio::any_io_executor ex, size_t max_body_bytes,
+             std::shared_ptr<asio::ssl::context> tls = nullptr);
 
   // `peer` must outlive the call. An https peer gets a TLS handshake that verifies its
   // certificate and host name.
@@ -65,7 +66,7 @@ class Connection {
 
   asio::ip::tcp::socket socket_;
   size_t max_body_;
-  asio::ssl::context* tls_context_;
+  std::shared_ptr<asio::ssl::context> tls_context_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
 };
 

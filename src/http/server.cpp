@@ -49,9 +49,11 @@ asio::awaitable<bool> watchdog(Deadline& deadline) {
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket&>;
 
 // A TLS connection starts with a handshake record (content type 22). Reads the first byte
-// without consuming it; false when the client sent something else (or nothing), having
-// answered a plain HTTP request with a 400 that says so.
-asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket) {
+// without consuming it; false when the client sent something else (or nothing). A plain
+// HTTP request is answered with a 400 that says to use https (counted as such), and what
+// it sent is read and dropped, so that closing does not reset the connection before the
+// client has read the answer.
+asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket, metrics::Counter& plain) {
   auto [wec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
   if (wec) co_return false;
   unsigned char first = 0;
@@ -60,12 +62,20 @@ asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket) {
   if (ec || n == 0) co_return false;
   if (first == 0x16) co_return true;
   if (first >= 'A' && first <= 'Z') {
+    plain.add();
     auto r = json_error(400, "this port speaks HTTPS: use an https:// URL");
     r.close = true;
     std::string out;
     serialize(r, nullptr, false, out);
     co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
     socket.shutdown(asio::socket_base::shutdown_send, ec);
+    // Until the client closes (it was told Connection: close), within the deadline and
+    // 64 KiB.
+    std::array<char, 4096> sink;
+    for (int i = 0; i < 16; ++i) {
+      auto [rec, got] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
+      if (rec) break;
+    }
   }
   co_return false;
 }
@@ -158,9 +168,10 @@ asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& soc
     std::string out;
     if constexpr (is_tls) {
       // The handshake is bounded by the same deadline as a request.
-      if (!co_await starts_with_tls(socket)) co_return;
+      if (!co_await starts_with_tls(socket, rejected_->at(kPlainHttpOnHttps))) co_return;
       auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
       if (hec) {
+        rejected_->at(kTlsHandshakeFailed).add();
         spdlog::debug("TLS handshake with {} failed: {}", remote.address().to_string(),
                       hec.message());
         co_return;
@@ -176,7 +187,14 @@ asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& soc
         data.remove_prefix(res.consumed);
         if (res.state == RequestParser::State::need_more) break;
         if (res.state == RequestParser::State::error) {
-          auto r = json_error(parser.error_status(), parser.error_message());
+          const int status = parser.error_status();
+          rejected_
+              ->at(status == 413   ? kBodyTooLarge
+                   : status == 414 ? kUriTooLong
+                   : status == 431 ? kHeadersTooLarge
+                                   : kBadRequest)
+              .add();
+          auto r = json_error(status, parser.error_message());
           r.close = true;
           serialize(r, nullptr, false, out);
           close = true;
@@ -226,11 +244,24 @@ asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& soc
   // why it is closed; an idle keep-alive connection is closed silently, since a client may
   // be sending its next request at this very moment and would misread a 408.
   // (Over TLS the connection is just closed: a plain answer would be garbage.)
+  if (timed_out && (parser.mid_request() || served == 0)) rejected_->at(kRequestTimeout).add();
   if (!is_tls && timed_out && (parser.mid_request() || served == 0)) {
     auto r = json_error(408, "request not received in time");
     r.close = true;
     send_and_forget(socket, r);
   }
+}
+
+void Server::write_metrics(metrics::Exposition& e) const {
+  static constexpr std::array<const char*, kRejections> reasons{
+      "bad_request",       "request_timeout",      "body_too_large",      "uri_too_long",
+      "headers_too_large", "too_many_connections", "plain_http_on_https", "tls_handshake_failed"};
+  e.family("p2p_http_rejected_total", "counter",
+           "Requests and connections the REST server refused before any route saw them, by "
+           "reason (400, 408, 413, 414, 431, 503 at the connection limit, plain HTTP on the "
+           "HTTPS port, failed TLS handshakes).");
+  for (size_t i = 0; i < kRejections; ++i)
+    e.sample("p2p_http_rejected_total", {{"reason", reasons[i]}}, (*rejected_)[i].value());
 }
 
 }  // namespace p2p::http

@@ -2,6 +2,7 @@
 // pipelining, header/idle timeout, a bound on connections.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "core/metrics.hpp"
 #include "http/message.hpp"
 #include "http/request_parser.hpp"
 
@@ -48,6 +50,22 @@ class Server {
 
   size_t connections() const { return connections_->load(std::memory_order_relaxed); }
 
+  // p2p_http_rejected_total{reason}: what the server refused before any handler saw a
+  // request (malformed or oversized requests, timeouts, the connection limit, TLS).
+  void write_metrics(metrics::Exposition& e) const;
+
+  enum Rejection {
+    kBadRequest,          // 400: not HTTP, or a body on GET
+    kRequestTimeout,      // 408
+    kBodyTooLarge,        // 413
+    kUriTooLong,          // 414
+    kHeadersTooLarge,     // 431
+    kTooManyConnections,  // 503 at accept
+    kPlainHttpOnHttps,    // 400 telling the client to use https
+    kTlsHandshakeFailed,
+    kRejections
+  };
+
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
@@ -63,6 +81,9 @@ class Server {
   // Shared with each connection's coroutine, which may outlive the server object when the
   // io_context destroys it at exit.
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
+  // Shared for the same reason.
+  using Rejections = std::array<metrics::Counter, kRejections>;
+  std::shared_ptr<Rejections> rejected_ = std::make_shared<Rejections>();
 };
 
 }  // namespace p2p::http

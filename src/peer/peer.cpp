@@ -109,6 +109,12 @@ int Peer::run() {
   if (!cfg_.tls_cert.empty()) {
     http_.set_tls(http::server_tls_context(cfg_.tls_cert, cfg_.tls_key));
     spdlog::info("TLS on for REST (HTTPS) and gRPC: certificate {}", cfg_.tls_cert);
+    for (const auto& url : {cfg_.peer_titular, cfg_.peer_suplente})
+      if (url && !url->tls)
+        spdlog::warn(
+            "Peer {} is plain http: searches forwarded to it are not encrypted, and "
+            "its answers are not authenticated",
+            url->str());
   }
   api_.set_metrics_writer([this](metrics::Exposition& e) { write_metrics(e); });
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
@@ -154,6 +160,7 @@ void Peer::write_metrics(metrics::Exposition& e) const {
   e.sample("p2p_index_files", {}, static_cast<uint64_t>(snap->files.size()));
   e.family("p2p_index_bytes", "gauge", "Total size of the files the peer shares.");
   e.sample("p2p_index_bytes", {}, static_cast<uint64_t>(snap->total_bytes));
+  http_.write_metrics(e);
   e.family("p2p_http_connections", "gauge", "Open REST connections.");
   e.sample("p2p_http_connections", {}, static_cast<uint64_t>(http_.connections()));
   metrics::write_process_metrics(e);

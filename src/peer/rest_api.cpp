@@ -61,8 +61,9 @@ constexpr std::array kRoutes{
 };
 
 // The statuses the routes answer with; any other is counted as "other".
-constexpr std::array<int, 13> kStatuses{200, 400, 401, 403, 404, 405, 408,
-                                        413, 414, 431, 500, 503, 504};
+// (The server itself answers 408, 413, 414, 431 and some 400s and 503s before any route:
+// p2p_http_rejected_total counts those.)
+constexpr std::array<int, 8> kStatuses{200, 400, 401, 403, 404, 405, 500, 503};
 
 size_t status_slot(int status) {
   for (size_t i = 0; i < kStatuses.size(); ++i)
@@ -252,6 +253,10 @@ http::Response RestApi::peers_post(const http::Request& req) {
   }
   auto url = parse_http_url(a->url, &why);
   if (!url) return http::json_error(400, "bad url '" + a->url + "': " + why);
+  // A TLS peer forwards searches only over TLS: a plaintext peer would see them, and
+  // its answers would steer downloads, unauthenticated.
+  if (!cfg_.tls_cert.empty() && !url->tls)
+    return http::json_error(400, "this peer uses TLS: announce an https:// URL");
   // A peer listening on every interface announces a wildcard; we reach it where it came from.
   const std::string remote = plain_address(req.remote);
   const std::string grpc = replace_wildcard_host(a->grpc_address, remote);

@@ -342,7 +342,9 @@ void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
            "Duration of the transfers that started, by method.");
   for (int m = 0; m < 2; ++m)
     e.histogram("p2p_grpc_transfer_duration_seconds", {{"method", methods[m]}}, durations_[m]);
-  e.family("p2p_grpc_sent_bytes_total", "counter", "File bytes sent by downloads.");
+  e.family("p2p_grpc_sent_bytes_total", "counter",
+           "File bytes downloads handed to gRPC to send (a cancelled stream may not deliver its "
+           "last ones).");
   e.sample("p2p_grpc_sent_bytes_total", {}, sent_bytes.value());
   e.family("p2p_grpc_received_bytes_total", "counter", "File bytes received by uploads.");
   e.sample("p2p_grpc_received_bytes_total", {}, received_bytes.value());

@@ -11,13 +11,14 @@ import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, wait_until  # noqa: E402
+from peerlib import Peer, raw_exchange, split_responses, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 FAMILIES = {
     "p2p_http_requests": "counter",
     "p2p_http_request_duration_seconds": "histogram",
     "p2p_http_connections": "gauge",
+    "p2p_http_rejected": "counter",
     "p2p_searches": "counter",
     "p2p_search_duration_seconds": "histogram",
     "p2p_grpc_transfers": "counter",
@@ -131,6 +132,17 @@ class Metrics(unittest.TestCase):
         self.assertEqual(after.get("p2p_http_request_duration_seconds_count", method="GET", route="/listado",
                                    status="200") - before.get("p2p_http_request_duration_seconds_count",
                                                               method="GET", route="/listado", status="200"), 5)
+
+    def test_rejections_before_routing_are_counted(self):
+        before = Scrape(self.holder)
+        big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+        self.assertEqual(split_responses(raw_exchange(self.holder.rest_port, big))[0][0], 431)
+        self.assertEqual(split_responses(raw_exchange(self.holder.rest_port, b"NOT HTTP AT ALL\r\n\r\n"))[0][0],
+                         400)
+        after = Scrape(self.holder)
+        for reason, n in (("headers_too_large", 1), ("bad_request", 1), ("uri_too_long", 0)):
+            self.assertEqual(after.get("p2p_http_rejected_total", reason=reason)
+                             - before.get("p2p_http_rejected_total", reason=reason), n, reason)
 
     def test_searches_by_outcome_and_peer_health(self):
         before_h, before_a = Scrape(self.holder), Scrape(self.asker)

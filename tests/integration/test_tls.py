@@ -48,6 +48,8 @@ class Tls(unittest.TestCase):
         cls.ca = make_ca(cls.pki, "ca")
         cls.other_ca = make_ca(cls.pki, "otherca")
         cls.cert, cls.key = make_cert(cls.pki, "ca", "peer", "IP:127.0.0.1,DNS:localhost")
+        # Signed by the trusted CA, but for another host.
+        cls.elsewhere_cert, cls.elsewhere_key = make_cert(cls.pki, "ca", "elsewhere", "DNS:elsewhere.example")
         cls.peers = []
         cls.peer = cls.start("Tls", files={"hola.txt": "hola " * 50000})
 
@@ -173,6 +175,39 @@ class Tls(unittest.TestCase):
         titular = [p for p in self.https(doubter, "/peers")[1]["peers"] if p["role"] == "titular"][0]
         self.assertGreater(titular["failures"], 0)
         self.assertTrue(any("TLS handshake" in line for line in doubter.lines), doubter.lines[-5:])
+
+    def test_certificate_for_another_host_is_refused(self):
+        impostor = self.start("Impostor", files={"lejano.txt": "falso"},
+                              tls_cert=self.elsewhere_cert, tls_key=self.elsewhere_key)
+        with self.assertRaises(urllib.error.URLError) as cm:
+            self.https(impostor, "/health")
+        self.assertIsInstance(cm.exception.reason, ssl.SSLCertVerificationError)
+        self.assertIn("127.0.0.1", str(cm.exception.reason))
+        # Our own client refuses it too: a search through it finds nothing.
+        asker = self.start("Wary", peer_titular=f"https://127.0.0.1:{impostor.rest_port}")
+        self.assertEqual(self.https(asker, "/buscar?archivo=lejano.txt"), (200, {"present": False}))
+        self.assertTrue(any("TLS handshake" in line for line in asker.lines), asker.lines[-5:])
+        r = subprocess.run([CLI_BIN, "get", "lejano.txt", "--from", f"127.0.0.1:{impostor.grpc_port}",
+                            "--ca", self.ca, "-o", self.pki], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.pki, "lejano.txt")))
+
+    def test_plaintext_announcement_is_refused(self):
+        body = json.dumps({"url": "http://127.0.0.1:9", "grpc_address": "127.0.0.1:10", "name": "Plain",
+                           "id": "plain-1"}).encode()
+        ctx = ssl.create_default_context(cafile=self.ca)
+        req = urllib.request.Request(f"https://127.0.0.1:{self.peer.rest_port}/peers", data=body,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, context=ctx, timeout=5)
+        self.assertEqual(cm.exception.code, 400)
+        self.assertIn("https://", json.loads(cm.exception.read())["error"])
+        urls = [p["url"] for p in self.https(self.peer, "/peers")[1]["peers"]]
+        self.assertNotIn("http://127.0.0.1:9", urls)
+
+    def test_plain_http_neighbour_is_warned_about(self):
+        p = self.start("Mixed", peer_titular="http://127.0.0.1:9")
+        self.assertTrue(any("WARN" in line and "plain http" in line for line in p.lines), p.lines)
 
     def test_tls_config_errors(self):
         for extra, code, words in (({"tls_key": None}, 2, "tls_key"),
