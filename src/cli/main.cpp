@@ -420,7 +420,7 @@ int main(int argc, char** argv) {
   tls.grpc = tls.grpc || !tls.ca.empty() || get_peer.rfind("https://", 0) == 0;
   try {
     tls.grpc_credentials = p2p::channel_credentials(tls.grpc, tls.ca);
-    tls.rest_context = p2p::http::client_tls_context(tls.ca);
+    if (!tls.ca.empty()) tls.rest_context = p2p::http::client_tls_context(tls.ca);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "p2p: bad usage: --ca: %s\n", e.what());
     return kBadName;

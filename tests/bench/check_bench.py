@@ -40,7 +40,11 @@ for row in r["rest"]:
         problems.append(f"rest {row['endpoint']} at {row['concurrency']}: no requests")
 if seen != endpoints:
     problems.append(f"rest endpoints {sorted(seen)} != {sorted(endpoints)}")
-need(r["metrics_cost"], ["alone_rps", "scraped_rps", "ratio", "scrape_ms", "scrape_bytes"], "metrics_cost")
+need(r["metrics_cost"], ["alone_rps", "scraped", "scrape_ms", "scrape_bytes"], "metrics_cost")
+for row in r["metrics_cost"].get("scraped", []):
+    need(row, ["interval_ms", "rps", "p99_us", "ratio"], "metrics_cost row")
+if len(r["metrics_cost"].get("scraped", [])) != 2:
+    problems.append("metrics_cost: not two scrape intervals")
 if not r["metrics_cost"].get("scrape_bytes", 0) > 0:
     problems.append("metrics_cost: no /metrics body")
 kinds = set()
