@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -120,10 +122,18 @@ class Bench {
       : plan_(std::move(plan)), bin_(std::move(peer_bin)), work_(std::move(work)) {}
 
   boost::json::object run();
+  // REST load on a running peer instead of peers of our own (its counters move).
+  boost::json::object run_against(const HttpUrl& peer);
 
  private:
   void ceilings();
   void rest();
+  struct RestEndpoint {
+    const char* name;
+    std::string url;
+    std::string target;
+  };
+  boost::json::array measure_rest(const std::vector<RestEndpoint>& endpoints) const;
   void metrics_cost(const HttpUrl& url);
   void transfers();
   void memory();
@@ -146,27 +156,7 @@ void Bench::ceilings() {
       tcp_, disk_);
 }
 
-void Bench::rest() {
-  PeerProcess small(bin_, work_, "S");
-  for (int i = 0; i < 10; ++i)
-    make_file(small.share() / ("file" + std::to_string(i) + ".txt"), 1000);
-  PeerProcess large(bin_, work_, "L");
-  for (int i = 0; i < 10000; ++i)
-    std::ofstream(large.share() / ("f" + std::to_string(i) + ".dat")) << i;
-  PeerProcess asker(bin_, work_, "A", R"("peer_titular":")" + small.url() + "\"");
-  std::this_thread::sleep_for(milliseconds(300));  // let the watchers see the new files
-
-  struct Endpoint {
-    const char* name;
-    std::string url;
-    std::string target;
-  };
-  const std::vector<Endpoint> endpoints = {
-      {"listado", small.url(), "/listado"},
-      {"listado_10k", large.url(), "/listado"},
-      {"buscar_local", small.url(), "/buscar?archivo=file3.txt"},
-      {"buscar_remote", asker.url(), "/buscar?archivo=file3.txt"},
-  };
+boost::json::array Bench::measure_rest(const std::vector<RestEndpoint>& endpoints) const {
   boost::json::array rows;
   std::printf("\nREST (keep-alive connections, %lld ms each)\n  %-14s %5s %10s %9s %9s %9s %7s\n",
               static_cast<long long>(plan_.rest_duration.count()), "endpoint", "conc", "req/s",
@@ -186,7 +176,48 @@ void Bench::rest() {
                                          {"max_us", r.max_us}});
     }
   }
-  out_["rest"] = std::move(rows);
+  return rows;
+}
+
+boost::json::object Bench::run_against(const HttpUrl& peer) {
+  // A file the peer lists, for a /buscar hit (its first, if any).
+  http::ClientResponse listing;
+  timed_get(peer, "/listado", listing);
+  if (!listing.ok() || listing.status != 200)
+    throw std::runtime_error(
+        "GET " + peer.str() + "/listado failed: " +
+        (listing.ok() ? "status " + std::to_string(listing.status) : listing.message));
+  std::string name = "p2p-bench-probe.txt";
+  const auto files = boost::json::parse(listing.body);
+  if (files.is_array() && !files.as_array().empty() && files.as_array()[0].is_object())
+    if (const auto* n = files.as_array()[0].as_object().if_contains("name"); n && n->is_string())
+      name = std::string(n->as_string());
+  std::printf("Measuring %s (REST only; /buscar asks for '%s')\n", peer.str().c_str(),
+              name.c_str());
+  out_["target"] = peer.str();
+  out_["rest"] =
+      measure_rest({{"listado", peer.str(), "/listado"},
+                    {"health", peer.str(), "/health"},
+                    {"buscar", peer.str(), "/buscar?archivo=" + percent_encode_path(name)}});
+  return out_;
+}
+
+void Bench::rest() {
+  PeerProcess small(bin_, work_, "S");
+  for (int i = 0; i < 10; ++i)
+    make_file(small.share() / ("file" + std::to_string(i) + ".txt"), 1000);
+  PeerProcess large(bin_, work_, "L");
+  for (int i = 0; i < 10000; ++i)
+    std::ofstream(large.share() / ("f" + std::to_string(i) + ".dat")) << i;
+  PeerProcess asker(bin_, work_, "A", R"("peer_titular":")" + small.url() + "\"");
+  std::this_thread::sleep_for(milliseconds(300));  // let the watchers see the new files
+
+  out_["rest"] = measure_rest({
+      {"listado", small.url(), "/listado"},
+      {"listado_10k", large.url(), "/listado"},
+      {"buscar_local", small.url(), "/buscar?archivo=file3.txt"},
+      {"buscar_remote", asker.url(), "/buscar?archivo=file3.txt"},
+  });
   metrics_cost(*parse_http_url(small.url()));
 }
 
@@ -453,6 +484,10 @@ int main(int argc, char** argv) {
   app.add_option("--workdir", work_parent, "where the temporary peers and files go");
   bool keep = false;
   app.add_flag("--keep", keep, "keep the work folder (peer logs, configs) for inspection");
+  std::string target;
+  app.add_option("--target", target,
+                 "measure REST on a running peer (http://HOST:PORT) instead of starting peers: "
+                 "/listado, /health and /buscar of a file it lists");
   CLI11_PARSE(app, argc, argv);
 
   char tmpl[4096];
@@ -466,13 +501,21 @@ int main(int argc, char** argv) {
   try {
     const auto start = Clock::now();
     Bench bench(make_plan(quick), peer_bin, work);
-    auto result = bench.run();
+    std::optional<HttpUrl> against;
+    if (!target.empty()) {
+      std::string why;
+      against = parse_http_url(target, &why);
+      if (!against || against->tls)
+        throw std::runtime_error("--target '" + target +
+                                 "': " + (against ? "https is not supported here" : why));
+    }
+    auto result = against ? bench.run_against(*against) : bench.run();
     result["quick"] = quick;
     result["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
     fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
     std::ofstream(out) << boost::json::serialize(result) << "\n";
     const auto png = fs::path(out).replace_extension(".png");
-    const bool plotted = plot(result, work, png);
+    const bool plotted = !against && plot(result, work, png);
     std::printf("\nWrote %s%s in %.0f s\n", out.c_str(),
                 plotted ? (" and " + png.string()).c_str() : "", result["seconds"].as_double());
   } catch (const std::exception& e) {

@@ -1,9 +1,12 @@
 """GET /metrics on real peers, read with Debian's python3-prometheus-client text parser (a
 parser we did not write): every family is there with its type, histograms are
 consistent, and the counters move by exactly what the test did."""
+import json
 import os
 import socket
+import subprocess
 import sys
+import tempfile
 import unittest
 import urllib.request
 
@@ -132,6 +135,30 @@ class Metrics(unittest.TestCase):
         self.assertEqual(after.get("p2p_http_request_duration_seconds_count", method="GET", route="/listado",
                                    status="200") - before.get("p2p_http_request_duration_seconds_count",
                                                               method="GET", route="/listado", status="200"), 5)
+
+    def test_counters_move_under_the_bench(self):
+        """p2p-bench --quick --target URL loads a running peer; its counters move by what
+        the bench counted (plus what was in flight when each run stopped)."""
+        before = Scrape(self.holder)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "b.json")
+            r = subprocess.run([os.path.join(os.environ["P2P_BUILD_DIR"], "p2p-bench"), "--quick", "--target",
+                                self.holder.url, "-o", out, "--workdir", tmp],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                rows = json.load(f)["rest"]
+        after = Scrape(self.holder)
+        for endpoint, route in (("listado", "/listado"), ("health", "/health"), ("buscar", "/buscar")):
+            mine = [row for row in rows if row["endpoint"] == endpoint]
+            self.assertTrue(mine and all(row["errors"] == 0 for row in mine), rows)
+            counted = sum(row["requests"] for row in mine)
+            in_flight = sum(row["concurrency"] for row in mine)
+            moved = (after.get("p2p_http_requests_total", method="GET", route=route, status="200")
+                     - before.get("p2p_http_requests_total", method="GET", route=route, status="200"))
+            extra = 1 if endpoint == "listado" else 0  # the bench's own look at the listing
+            self.assertGreaterEqual(moved, counted + extra, endpoint)
+            self.assertLessEqual(moved, counted + extra + in_flight, endpoint)
 
     def test_rejections_before_routing_are_counted(self):
         before = Scrape(self.holder)
