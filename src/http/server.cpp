@@ -244,8 +244,9 @@ asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& soc
   // why it is closed; an idle keep-alive connection is closed silently, since a client may
   // be sending its next request at this very moment and would misread a 408.
   // (Over TLS the connection is just closed: a plain answer would be garbage.)
-  if (timed_out && (parser.mid_request() || served == 0)) rejected_->at(kRequestTimeout).add();
-  if (!is_tls && timed_out && (parser.mid_request() || served == 0)) {
+  if (!timed_out || !(parser.mid_request() || served == 0)) co_return;
+  rejected_->at(kRequestTimeout).add();
+  if constexpr (!is_tls) {
     auto r = json_error(408, "request not received in time");
     r.close = true;
     send_and_forget(socket, r);
