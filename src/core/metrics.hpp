@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -48,6 +49,7 @@ class Histogram {
     uint64_t sum = 0;
   };
   Snapshot snapshot() const;
+  uint64_t count() const { return snapshot().cumulative.back(); }
   std::span<const uint64_t> bounds() const { return bounds_; }
   double divisor() const { return divisor_; }
 
@@ -60,6 +62,18 @@ class Histogram {
 
 // Latency buckets from 100 µs to 10 s, in microseconds.
 std::vector<uint64_t> latency_bounds_us();
+
+// Durations, exposed in seconds; its _count is the number of events, so no counter of
+// the same events is kept beside it.
+class DurationHistogram : public Histogram {
+ public:
+  explicit DurationHistogram(std::vector<uint64_t> bounds_us = latency_bounds_us())
+      : Histogram(std::move(bounds_us), 1e6) {}
+  void record(std::chrono::steady_clock::duration d) {
+    observe(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+  }
+};
 
 using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 

@@ -80,13 +80,10 @@ asio::awaitable<http::Response> RestApi::handle(http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
   size_t route = kRoutes.size();
   http::Response r = co_await dispatch(req, route);
-  auto& series = requests_.at(route * kStatusSlots + status_slot(r.status),
-                              [] { return std::make_unique<RequestSeries>(); });
-  series.count.add();
-  series.latency.observe(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - start)
-                                .count()));
+  requests_
+      .at(route * kStatusSlots + status_slot(r.status),
+          [] { return std::make_unique<metrics::DurationHistogram>(); })
+      .record(std::chrono::steady_clock::now() - start);
   co_return r;
 }
 
@@ -101,16 +98,15 @@ void RestApi::write_metrics(metrics::Exposition& e) const {
   e.family("p2p_http_requests_total", "counter",
            "REST requests answered, by route and status (route \"other\": no route matched: "
            "404, 405, or 503 while shutting down).");
-  each([&](const Route& route, const std::string& status, const RequestSeries& s) {
+  each([&](const Route& route, const std::string& status, const metrics::DurationHistogram& h) {
     e.sample("p2p_http_requests_total",
-             {{"method", route.method}, {"route", route.path}, {"status", status}},
-             s.count.value());
+             {{"method", route.method}, {"route", route.path}, {"status", status}}, h.count());
   });
   e.family("p2p_http_request_duration_seconds", "histogram",
            "Time from a parsed REST request to its response, by route and status.");
-  each([&](const Route& route, const std::string& status, const RequestSeries& s) {
+  each([&](const Route& route, const std::string& status, const metrics::DurationHistogram& h) {
     e.histogram("p2p_http_request_duration_seconds",
-                {{"method", route.method}, {"route", route.path}, {"status", status}}, s.latency);
+                {{"method", route.method}, {"route", route.path}, {"status", status}}, h);
   });
 }
 

@@ -65,11 +65,7 @@ class RestApi {
 
   // One series per route (kRoutes, then "other") and status (kStatuses, then "other").
   static constexpr size_t kRouteSlots = 16, kStatusSlots = 16;
-  struct RequestSeries {
-    metrics::Counter count;
-    metrics::Histogram latency{metrics::latency_bounds_us(), 1e6};
-  };
-  metrics::LazySlots<RequestSeries, kRouteSlots * kStatusSlots> requests_;
+  metrics::LazySlots<metrics::DurationHistogram, kRouteSlots * kStatusSlots> requests_;
   std::function<void(metrics::Exposition&)> metrics_writer_;
 
   const Config& cfg_;

@@ -57,9 +57,7 @@ asio::awaitable<SearchResult> DistributedSearch::search(SearchQuery q,
   const Outcome o = r.present     ? (r.holder.empty() ? kLocal : kRemote)
                     : r.timed_out ? kTimeout
                                   : kMiss;
-  outcomes_[o].count.add();
-  outcomes_[o].latency.observe(static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+  outcomes_[o].record(Clock::now() - start);
   co_return r;
 }
 
@@ -69,10 +67,10 @@ void DistributedSearch::write_metrics(metrics::Exposition& e) const {
            "Searches answered (/buscar, asked or forwarded), by outcome: local (this peer has "
            "it), remote (another peer has it), miss, timeout (deadline passed first).");
   for (size_t i = 0; i < kOutcomes; ++i)
-    e.sample("p2p_searches_total", {{"outcome", names[i]}}, outcomes_[i].count.value());
+    e.sample("p2p_searches_total", {{"outcome", names[i]}}, outcomes_[i].count());
   e.family("p2p_search_duration_seconds", "histogram", "Time to answer a search, by outcome.");
   for (size_t i = 0; i < kOutcomes; ++i)
-    e.histogram("p2p_search_duration_seconds", {{"outcome", names[i]}}, outcomes_[i].latency);
+    e.histogram("p2p_search_duration_seconds", {{"outcome", names[i]}}, outcomes_[i]);
 }
 
 asio::awaitable<SearchResult> DistributedSearch::find(SearchQuery q,

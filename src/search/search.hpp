@@ -63,11 +63,7 @@ class DistributedSearch {
 
   asio::awaitable<SearchResult> find(SearchQuery q, std::string local_grpc_address);
   enum Outcome { kLocal, kRemote, kMiss, kTimeout, kOutcomes };
-  struct OutcomeSeries {
-    metrics::Counter count;
-    metrics::Histogram latency{metrics::latency_bounds_us(), 1e6};
-  };
-  std::array<OutcomeSeries, kOutcomes> outcomes_;
+  std::array<metrics::DurationHistogram, kOutcomes> outcomes_;
 };
 
 // A fresh random query id (16 hex digits).

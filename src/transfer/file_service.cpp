@@ -307,10 +307,7 @@ void TransferMetrics::finished(Method m, grpc::StatusCode code) {
   finished_.at(m * kCodes + c, [] { return std::make_unique<metrics::Counter>(); }).add();
 }
 
-void TransferMetrics::observe_duration(Method m, Clock::duration d) {
-  durations_[m].observe(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
-}
+void TransferMetrics::observe_duration(Method m, Clock::duration d) { durations_[m].record(d); }
 
 void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
   static constexpr std::array<const char*, kCodes> codes{"OK",

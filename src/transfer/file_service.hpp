@@ -41,8 +41,8 @@ class TransferMetrics {
 
  private:
   metrics::LazySlots<metrics::Counter, 2 * kCodes> finished_;
-  std::array<metrics::Histogram, 2> durations_{metrics::Histogram(bounds(), 1e6),
-                                               metrics::Histogram(bounds(), 1e6)};
+  std::array<metrics::DurationHistogram, 2> durations_{metrics::DurationHistogram(bounds()),
+                                                       metrics::DurationHistogram(bounds())};
   static std::vector<uint64_t> bounds();
 };
 
