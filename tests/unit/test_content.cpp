@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "content/manifest.hpp"
+#include "content/sha256.hpp"
+
+using namespace p2p;
+
+namespace {
+
+std::string bytes_of(size_t n) {
+  std::string s(n, '\0');
+  uint32_t x = 2463534242u;
+  for (auto& c : s) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("SHA-256 of known inputs, as sha256sum prints them") {
+  CHECK(to_hex(sha256_of("")) ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(to_hex(sha256_of("abc")) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("hex round trip; anything but 64 hex digits is refused") {
+  const Sha256 d = sha256_of("abc");
+  CHECK(sha256_from_hex(to_hex(d)) == d);
+  std::string upper = to_hex(d);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(sha256_from_hex(upper) == d);
+  CHECK_FALSE(sha256_from_hex(""));
+  CHECK_FALSE(sha256_from_hex(to_hex(d).substr(1)));
+  CHECK_FALSE(sha256_from_hex(to_hex(d) + "0"));
+  CHECK_FALSE(sha256_from_hex(std::string(63, '0') + "g"));
+}
+
+TEST_CASE("a hasher starts over after finish") {
+  Sha256Hasher h;
+  h.update("ab");
+  h.update("c");
+  CHECK(h.finish() == sha256_of("abc"));
+  h.update("abc");
+  CHECK(h.finish() == sha256_of("abc"));
+}
+
+TEST_CASE("manifest: whole digest and pieces at every edge, in any chunking") {
+  constexpr uint64_t piece = 4096;
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, piece - 1, piece, piece + 1, 10 * piece + 7}) {
+    CAPTURE(size);
+    const std::string data = bytes_of(size);
+    for (size_t chunk : {size_t{1000}, size_t{4096}, size_t{65536}}) {
+      CAPTURE(chunk);
+      ManifestBuilder b(piece);
+      for (size_t off = 0; off < data.size(); off += chunk)
+        b.update(std::string_view(data).substr(off, chunk));
+      const Manifest m = b.finish();
+      CHECK(m.size == size);
+      CHECK(m.sha256 == sha256_of(data));
+      CHECK(m.piece_size == piece);
+      REQUIRE(m.piece_count() == piece_count_for(size, piece));
+      uint64_t covered = 0;
+      for (uint64_t i = 0; i < m.piece_count(); ++i) {
+        const auto slice = std::string_view(data).substr(m.piece_offset(i), m.piece_length(i));
+        CHECK(m.pieces[i] == sha256_of(slice));
+        CHECK(m.piece_matches(i, slice));
+        covered += slice.size();
+      }
+      CHECK(covered == size);
+    }
+  }
+}
+
+TEST_CASE("a piece that differs in one bit, or in length, does not match") {
+  const std::string data = bytes_of(3 * 1024 + 5);
+  ManifestBuilder b(1024);
+  b.update(data);
+  const Manifest m = b.finish();
+  std::string bad = data.substr(1024, 1024);
+  bad[17] ^= 1;
+  CHECK_FALSE(m.piece_matches(1, bad));
+  CHECK_FALSE(m.piece_matches(3, data.substr(3072, 4)));
+  CHECK(m.piece_matches(3, data.substr(3072)));
+  CHECK_FALSE(m.piece_matches(4, ""));
+}
