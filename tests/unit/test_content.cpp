@@ -1,11 +1,16 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "content/hash_cache.hpp"
 #include "content/manifest.hpp"
 #include "content/sha256.hpp"
+#include "temp_dir.hpp"
 
 using namespace p2p;
+using p2p::testing::TempDir;
 
 namespace {
 
@@ -87,4 +92,86 @@ TEST_CASE("a piece that differs in one bit, or in length, does not match") {
   CHECK_FALSE(m.piece_matches(3, data.substr(3072, 4)));
   CHECK(m.piece_matches(3, data.substr(3072)));
   CHECK_FALSE(m.piece_matches(4, ""));
+}
+
+namespace {
+
+std::shared_ptr<const Manifest> manifest_of(const std::string& data, uint64_t piece) {
+  ManifestBuilder b(piece);
+  b.update(data);
+  return std::make_shared<const Manifest>(b.finish());
+}
+
+}  // namespace
+
+TEST_CASE("hash cache: entries survive a save and a load, and only for the same stamp") {
+  TempDir dir;
+  const auto file = dir.path / "hashes";
+  const FileStamp a{1, 100, 5000, 123456789};
+  const FileStamp b{1, 101, 0, 42};
+  {
+    HashCache c(file);
+    CHECK(c.load() == 0);
+    c.put(a, manifest_of(bytes_of(5000), 1024));
+    c.put(b, manifest_of("", 1024));
+    REQUIRE(c.save());
+  }
+  HashCache c(file);
+  REQUIRE(c.load() == 2);
+  const auto m = c.find(a, 1024);
+  REQUIRE(m);
+  CHECK(m->sha256 == sha256_of(bytes_of(5000)));
+  CHECK(m->pieces.size() == 5);
+  CHECK(m->pieces[4] == sha256_of(bytes_of(5000).substr(4096)));
+  REQUIRE(c.find(b, 1024));
+  CHECK(c.find(b, 1024)->pieces.empty());
+  // Another mtime, size, inode or piece size is another version: not in the cache.
+  CHECK_FALSE(c.find(FileStamp{1, 100, 5000, 123456790}, 1024));
+  CHECK_FALSE(c.find(FileStamp{1, 100, 5001, 123456789}, 1024));
+  CHECK_FALSE(c.find(FileStamp{1, 102, 5000, 123456789}, 1024));
+  CHECK_FALSE(c.find(a, 2048));
+}
+
+TEST_CASE("hash cache: a corrupted or truncated file is an empty cache, rewritten at save") {
+  TempDir dir;
+  const auto file = dir.path / "hashes";
+  {
+    HashCache c(file);
+    c.put(FileStamp{1, 7, 3, 9}, manifest_of("abc", 1024));
+    REQUIRE(c.save());
+  }
+  const auto size = std::filesystem::file_size(file);
+  for (const bool truncate : {false, true}) {
+    CAPTURE(truncate);
+    {
+      std::filesystem::remove(file);
+      HashCache c(file);
+      c.put(FileStamp{1, 7, 3, 9}, manifest_of("abc", 1024));
+      REQUIRE(c.save());
+      REQUIRE(HashCache(file).load() == 1);
+    }
+    if (truncate) {
+      std::filesystem::resize_file(file, size - 1);
+    } else {
+      std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(20);
+      f.put('\x7f');
+    }
+    HashCache c(file);
+    CHECK(c.load() == 0);
+    CHECK_FALSE(c.find(FileStamp{1, 7, 3, 9}, 1024));
+  }
+}
+
+TEST_CASE("hash cache: keep_only drops files that are gone") {
+  TempDir dir;
+  HashCache c(dir.path / "hashes");
+  c.put(FileStamp{1, 1, 3, 1}, manifest_of("abc", 1024));
+  c.put(FileStamp{1, 2, 3, 1}, manifest_of("def", 1024));
+  c.keep_only({FileStamp{1, 2, 3, 1}});
+  CHECK(c.size() == 1);
+  CHECK(c.find(FileStamp{1, 2, 3, 1}, 1024));
+  REQUIRE(c.save());
+  HashCache again(dir.path / "hashes");
+  CHECK(again.load() == 1);
 }
