@@ -10,6 +10,8 @@
 #include <set>
 #include <string>
 
+#include "core/write_all.hpp"
+
 namespace p2p {
 namespace {
 
@@ -39,18 +41,6 @@ struct Reader {
     return d;
   }
 };
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/names.hpp"
+#include "core/write_all.hpp"
 #include "io/shared_folder.hpp"
 #include "transfer/status.hpp"
 
@@ -16,18 +17,6 @@ namespace p2p {
 namespace {
 
 grpc::Status local_error(grpc::StatusCode code, const std::string& msg) { return {code, msg}; }
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 }  // namespace
 
