@@ -14,15 +14,6 @@
 
 namespace p2p {
 
-// What identifies one version of a file without reading it.
-struct FileStamp {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
 class HashCache {
  public:
   // `file`: where the cache lives (state_dir/hashes). Nothing is read until load().

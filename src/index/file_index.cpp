@@ -18,6 +18,12 @@ const FileEntry* IndexSnapshot::find(std::string_view name) const {
   return it == keys.end() ? nullptr : &files[it->second];
 }
 
+const FileEntry* IndexSnapshot::find_sha256(const Sha256& d) const {
+  for (const auto& f : files)
+    if (f.manifest && f.manifest->sha256 == d) return &f;
+  return nullptr;
+}
+
 FileIndex::FileIndex(std::filesystem::path folder) : folder_(std::move(folder)) {
   current_.store(std::make_shared<const IndexSnapshot>());
 }
@@ -33,6 +39,8 @@ std::optional<FileEntry> FileIndex::stat_entry(const std::string& name) const {
   e.size = static_cast<uint64_t>(st.st_size);
   e.uri = file_uri(path);
   e.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  e.dev = static_cast<uint64_t>(st.st_dev);
+  e.ino = static_cast<uint64_t>(st.st_ino);
   return e;
 }
 
@@ -46,7 +54,11 @@ void FileIndex::rescan() {
     ::closedir(dir);
   }
   std::lock_guard lock(writer_);
-  publish(std::move(files));
+  const auto old = current_.load();
+  for (auto& f : files)
+    if (const FileEntry* was = old->find(f.name); was && was->stamp() == f.stamp())
+      f.manifest = was->manifest;
+  publish(std::move(files), true);
 }
 
 void FileIndex::refresh(const std::vector<std::string>& names) {
@@ -60,12 +72,33 @@ void FileIndex::refresh(const std::vector<std::string>& names) {
   files.reserve(old->files.size() + changes.size());
   for (const auto& f : old->files)
     if (!changes.contains(f.name)) files.push_back(f);
-  for (auto& [n, e] : changes)
-    if (e) files.push_back(std::move(*e));
-  publish(std::move(files));
+  bool changed = false;
+  for (auto& [n, e] : changes) {
+    if (!e) continue;
+    // An unchanged file (same stamp) keeps its manifest.
+    const FileEntry* was = old->find(n);
+    if (was && was->name == n && was->stamp() == e->stamp())
+      e->manifest = was->manifest;
+    else
+      changed = true;
+    files.push_back(std::move(*e));
+  }
+  publish(std::move(files), changed);
 }
 
-void FileIndex::publish(std::vector<FileEntry> files) {
+void FileIndex::set_manifests(const std::vector<HashedFile>& hashed) {
+  if (hashed.empty()) return;
+  std::lock_guard lock(writer_);
+  std::vector<FileEntry> files = current_.load()->files;
+  std::unordered_map<std::string_view, const HashedFile*> by_name;
+  for (const auto& h : hashed) by_name[h.name] = &h;
+  for (auto& f : files)
+    if (const auto it = by_name.find(f.name); it != by_name.end() && it->second->stamp == f.stamp())
+      f.manifest = it->second->manifest;
+  publish(std::move(files), false);
+}
+
+void FileIndex::publish(std::vector<FileEntry> files, bool changed) {
   auto snap = std::make_shared<IndexSnapshot>();
   std::sort(files.begin(), files.end(),
             [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
@@ -75,8 +108,10 @@ void FileIndex::publish(std::vector<FileEntry> files) {
     // Two names equal but for case: the first in byte order wins, the same on every call.
     snap->keys.emplace(name_key(snap->files[i].name), i);
     snap->total_bytes += snap->files[i].size;
+    if (!snap->files[i].manifest) ++snap->unhashed;
   }
   current_.store(std::move(snap));
+  if (changed && on_change_) on_change_();
 }
 
 std::optional<FileEntry> FileIndex::find(std::string_view name) const {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 
+#include "content/sha256.hpp"
 #include "core/names.hpp"
 #include "index/file_index.hpp"
 #include "index/folder_watcher.hpp"
@@ -154,4 +155,49 @@ TEST_CASE("the watcher sees a rewritten file") {
   CHECK(watch_until(
       index, [&] { d.write("doc.txt", std::string(1000, 'z')); },
       [&] { return index.find("doc.txt")->size == 1000; }));
+}
+
+TEST_CASE("manifests: attached to the version they were computed for, dropped when it changes") {
+  TempDir dir;
+  dir.write("a.bin", "hello");
+  dir.write("b.bin", "world");
+  FileIndex index(dir.path);
+  int changes = 0;
+  index.on_change([&] { ++changes; });
+  index.rescan();
+  CHECK(changes == 1);
+  auto snap = index.snapshot();
+  CHECK(snap->unhashed == 2);
+  const FileEntry a = *snap->find("a.bin");
+  CHECK(a.ino != 0);
+  auto m = std::make_shared<Manifest>();
+  m->size = 5;
+  m->sha256 = sha256_of("hello");
+
+  // A manifest for another version of the file (another mtime) is not attached.
+  FileStamp stale = a.stamp();
+  stale.mtime_ns -= 1;
+  index.set_manifests({{"a.bin", stale, m}});
+  CHECK_FALSE(index.snapshot()->find("a.bin")->manifest);
+
+  index.set_manifests({{"a.bin", a.stamp(), m}});
+  snap = index.snapshot();
+  CHECK(snap->find("a.bin")->manifest == m);
+  CHECK(snap->unhashed == 1);
+  CHECK(snap->find_sha256(sha256_of("hello"))->name == "a.bin");
+  CHECK_FALSE(snap->find_sha256(sha256_of("world")));
+  CHECK(changes == 1);  // attaching manifests is no change to hash
+
+  // Refreshing an unchanged file keeps its manifest; a rescan too.
+  index.refresh("a.bin");
+  CHECK(index.snapshot()->find("a.bin")->manifest == m);
+  index.rescan();
+  CHECK(index.snapshot()->find("a.bin")->manifest == m);
+
+  // The file changes: the manifest goes, and the hasher is told.
+  const int before = changes;
+  dir.write("a.bin", "hello, again");
+  index.refresh("a.bin");
+  CHECK_FALSE(index.snapshot()->find("a.bin")->manifest);
+  CHECK(changes == before + 1);
 }
