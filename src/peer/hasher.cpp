@@ -1,0 +1,163 @@
+#include "peer/hasher.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/random_access_file.hpp>
+#include <chrono>
+
+#include "io/hash_file.hpp"
+
+namespace p2p {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// Hashed manifests reach the index in batches (each batch is one new snapshot, a copy of
+// the entries): at most this many files, or this long, apart.
+constexpr size_t kBatchFiles = 256;
+constexpr auto kBatchEvery = std::chrono::milliseconds(200);
+
+FileStamp stamp_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
+Hasher::Hasher(FileIndex& index, const SharedFolder& folder,
+               std::optional<std::filesystem::path> cache_file, uint64_t piece_size)
+    : index_(index), folder_(folder), piece_size_(piece_size), wake_(ctx_.get_executor()) {
+  if (cache_file) cache_.emplace(std::move(*cache_file));
+}
+
+Hasher::~Hasher() { stop(); }
+
+void Hasher::start() {
+  if (cache_) {
+    const size_t n = cache_->load();
+    spdlog::info("Hash cache {}: {} files", cache_->file().string(), n);
+  }
+  index_.on_change([this] { wake_.notify(true); });
+  asio::co_spawn(ctx_, run(), asio::detached);
+  thread_ = std::thread([this] { ctx_.run(); });
+}
+
+void Hasher::stop() {
+  if (stopping_.exchange(true)) return;
+  wake_.notify(false);
+  if (thread_.joinable()) thread_.join();
+  save_cache();
+}
+
+void Hasher::learned(const HashedFile& h) {
+  if (cache_) cache_->put(h.stamp, h.manifest);
+  index_.set_manifests({h});
+  // Persisted with the next pass, or at stop.
+  wake_.notify(true);
+}
+
+asio::awaitable<void> Hasher::run() {
+  // (No co_await inside a condition: g++ 12 miscompiles it in a coroutine.)
+  while (!stopping_) {
+    bool more = true;
+    while (more && !stopping_) more = co_await pass();
+    save_cache();
+    if (stopping_) break;
+    co_await wake_.wait();
+  }
+}
+
+asio::awaitable<bool> Hasher::pass() {
+  const auto snap = index_.snapshot();
+  if (snap->unhashed == 0) co_return false;
+  std::vector<HashedFile> ready;
+  std::vector<const FileEntry*> to_read;
+  for (const auto& f : snap->files) {
+    if (f.manifest) continue;
+    if (cache_) {
+      if (auto m = cache_->find(f.stamp(), piece_size_)) {
+        ready.push_back({f.name, f.stamp(), std::move(m)});
+        continue;
+      }
+    }
+    if (!failed_.contains({f.name, f.mtime_ns})) to_read.push_back(&f);
+  }
+  cached_.add(ready.size());
+  index_.set_manifests(ready);
+  const bool progress = !ready.empty() || !to_read.empty();
+  ready.clear();
+  auto last_publish = Clock::now();
+  for (const FileEntry* f : to_read) {
+    if (stopping_) break;
+    if (auto h = co_await hash_one(*f)) {
+      if (cache_) cache_->put(h->stamp, h->manifest);
+      ready.push_back(std::move(*h));
+    }
+    if (ready.size() >= kBatchFiles || Clock::now() - last_publish >= kBatchEvery) {
+      index_.set_manifests(ready);
+      ready.clear();
+      last_publish = Clock::now();
+    }
+  }
+  index_.set_manifests(ready);
+  if (cache_ && !stopping_) {
+    std::vector<FileStamp> live;
+    for (const auto& f : index_.snapshot()->files) live.push_back(f.stamp());
+    cache_->keep_only(live);
+  }
+  co_return progress && !stopping_;
+}
+
+asio::awaitable<std::optional<HashedFile>> Hasher::hash_one(const FileEntry& e) {
+  auto opened = folder_.open_read(e.name);
+  auto* file = std::get_if<OpenedFile>(&opened);
+  struct stat st;
+  // A file that changed since the index saw it is left to the watcher's next refresh.
+  if (!file || ::fstat(file->fd.get(), &st) != 0 || !(stamp_of(st) == e.stamp())) {
+    failed_.insert({e.name, e.mtime_ns});
+    failures_.add();
+    co_return std::nullopt;
+  }
+  asio::random_access_file reader(ctx_, file->fd.release());
+  const auto start = Clock::now();
+  auto m = co_await hash_file(reader, e.size, piece_size_, stopping_, &bytes_hashed_);
+  if (!m.ok()) {
+    if (!stopping_) {
+      spdlog::warn("Hashing {} failed: {}", e.name, m.error().why);
+      failed_.insert({e.name, e.mtime_ns});
+      failures_.add();
+    }
+    co_return std::nullopt;
+  }
+  hashed_.add();
+  spdlog::debug("Hashed {} ({} bytes) in {} ms: {}", e.name, e.size,
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
+                to_hex(m->sha256));
+  co_return HashedFile{e.name, e.stamp(), std::make_shared<const Manifest>(std::move(*m))};
+}
+
+void Hasher::save_cache() {
+  if (cache_ && !cache_->save())
+    spdlog::warn(
+        "Cannot write the hash cache {}: manifests will be computed again at the next start",
+        cache_->file().string());
+}
+
+void Hasher::write_metrics(metrics::Exposition& e) const {
+  e.family("p2p_hash_bytes_total", "counter",
+           "Bytes read and hashed (SHA-256 of files and pieces).");
+  e.sample("p2p_hash_bytes_total", {}, bytes_hashed_.load(std::memory_order_relaxed));
+  e.family("p2p_hash_files_total", "counter",
+           "Files whose manifest was found: hashed (read), cached (from the hash cache, unread), "
+           "failed (unreadable or changed while read).");
+  e.sample("p2p_hash_files_total", {{"outcome", "hashed"}}, hashed_.value());
+  e.sample("p2p_hash_files_total", {{"outcome", "cached"}}, cached_.value());
+  e.sample("p2p_hash_files_total", {{"outcome", "failed"}}, failures_.value());
+  e.family("p2p_hash_pending_files", "gauge", "Shared files waiting to be hashed.");
+  e.sample("p2p_hash_pending_files", {}, static_cast<uint64_t>(index_.snapshot()->unhashed));
+}
+
+}  // namespace p2p

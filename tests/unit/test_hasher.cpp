@@ -1,0 +1,108 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "content/sha256.hpp"
+#include "peer/hasher.hpp"
+#include "temp_dir.hpp"
+
+using namespace p2p;
+using p2p::testing::TempDir;
+
+namespace {
+
+// Waits (5 s at most) for `cond`, which the hasher's thread makes true.
+bool eventually(const std::function<bool()>& cond) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+uint64_t metric(const Hasher& h, const std::string& series) {
+  metrics::Exposition e;
+  h.write_metrics(e);
+  const std::string& t = e.text();
+  const auto at = t.find("\n" + series + " ");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(t.substr(at + series.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("every file gets its manifest; a restart over unchanged files reads none") {
+  TempDir share, state;
+  constexpr int kFiles = 1000;
+  for (int i = 0; i < kFiles; ++i) share.write("f" + std::to_string(i), std::string(i, 'x'));
+  const auto cache = state.path / "hashes";
+  {
+    FileIndex index(share.path);
+    SharedFolder folder(share.path);
+    Hasher h(index, folder, cache, 4096);
+    index.rescan();
+    h.start();
+    REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+    const auto snap = index.snapshot();
+    CHECK(snap->find("f999")->manifest->sha256 == sha256_of(std::string(999, 'x')));
+    CHECK(snap->find("f0")->manifest->pieces.empty());
+    CHECK(metric(h, "p2p_hash_files_total{outcome=\"hashed\"}") == kFiles);
+    h.stop();
+  }
+  FileIndex index(share.path);
+  SharedFolder folder(share.path);
+  Hasher h(index, folder, cache, 4096);
+  index.rescan();
+  h.start();
+  REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+  CHECK(metric(h, "p2p_hash_bytes_total") == 0);
+  CHECK(metric(h, "p2p_hash_files_total{outcome=\"cached\"}") == kFiles);
+  CHECK(index.snapshot()->find("f999")->manifest->sha256 == sha256_of(std::string(999, 'x')));
+}
+
+TEST_CASE("a changed file is hashed again; another piece size is another manifest") {
+  TempDir share, state;
+  share.write("a", "one");
+  const auto cache = state.path / "hashes";
+  FileIndex index(share.path);
+  SharedFolder folder(share.path);
+  {
+    Hasher h(index, folder, cache, 4096);
+    index.rescan();
+    h.start();
+    REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+    share.write("a", "two, longer");
+    index.refresh("a");  // what the watcher does
+    REQUIRE(eventually([&] {
+      const auto* e = index.snapshot()->find("a");
+      return e->manifest && e->manifest->sha256 == sha256_of("two, longer");
+    }));
+  }
+  FileIndex again(share.path);
+  Hasher h(again, folder, cache, 8192);
+  again.rescan();
+  h.start();
+  REQUIRE(eventually([&] { return again.snapshot()->unhashed == 0; }));
+  CHECK(again.snapshot()->find("a")->manifest->piece_size == 8192);
+  CHECK(metric(h, "p2p_hash_files_total{outcome=\"hashed\"}") == 1);
+}
+
+TEST_CASE("a manifest learned from an upload is used without reading the file") {
+  TempDir share;
+  share.write("up", "uploaded bytes");
+  FileIndex index(share.path);
+  SharedFolder folder(share.path);
+  Hasher h(index, folder, std::nullopt, 4096);
+  h.start();
+  index.rescan();
+  const FileEntry e = *index.snapshot()->find("up");
+  ManifestBuilder b(4096);
+  b.update("uploaded bytes");
+  h.learned({"up", e.stamp(), std::make_shared<const Manifest>(b.finish())});
+  REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+  CHECK(index.snapshot()->find("up")->manifest->sha256 == sha256_of("uploaded bytes"));
+}
