@@ -33,6 +33,19 @@ uint64_t metric(const Hasher& h, const std::string& series) {
   return std::stoull(t.substr(at + series.size() + 2));
 }
 
+// A peer's share as the hasher sees it: started, and waited for until every file is hashed.
+struct HashedShare {
+  FileIndex index;
+  SharedFolder folder;
+  Hasher hasher;
+  HashedShare(const TempDir& share, std::optional<std::filesystem::path> cache, uint64_t piece)
+      : index(share.path), folder(share.path), hasher(index, folder, std::move(cache), piece) {
+    index.rescan();
+    hasher.start();
+    REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("every file gets its manifest; a restart over unchanged files reads none") {
@@ -41,54 +54,34 @@ TEST_CASE("every file gets its manifest; a restart over unchanged files reads no
   for (int i = 0; i < kFiles; ++i) share.write("f" + std::to_string(i), std::string(i, 'x'));
   const auto cache = state.path / "hashes";
   {
-    FileIndex index(share.path);
-    SharedFolder folder(share.path);
-    Hasher h(index, folder, cache, 4096);
-    index.rescan();
-    h.start();
-    REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
-    const auto snap = index.snapshot();
+    HashedShare first(share, cache, 4096);
+    const auto snap = first.index.snapshot();
     CHECK(snap->find("f999")->manifest->sha256 == sha256_of(std::string(999, 'x')));
     CHECK(snap->find("f0")->manifest->pieces.empty());
-    CHECK(metric(h, "p2p_hash_files_total{outcome=\"hashed\"}") == kFiles);
-    h.stop();
+    CHECK(metric(first.hasher, "p2p_hash_files_total{outcome=\"hashed\"}") == kFiles);
   }
-  FileIndex index(share.path);
-  SharedFolder folder(share.path);
-  Hasher h(index, folder, cache, 4096);
-  index.rescan();
-  h.start();
-  REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
-  CHECK(metric(h, "p2p_hash_bytes_total") == 0);
-  CHECK(metric(h, "p2p_hash_files_total{outcome=\"cached\"}") == kFiles);
-  CHECK(index.snapshot()->find("f999")->manifest->sha256 == sha256_of(std::string(999, 'x')));
+  HashedShare again(share, cache, 4096);
+  CHECK(metric(again.hasher, "p2p_hash_bytes_total") == 0);
+  CHECK(metric(again.hasher, "p2p_hash_files_total{outcome=\"cached\"}") == kFiles);
+  CHECK(again.index.snapshot()->find("f999")->manifest->sha256 == sha256_of(std::string(999, 'x')));
 }
 
 TEST_CASE("a changed file is hashed again; another piece size is another manifest") {
   TempDir share, state;
   share.write("a", "one");
   const auto cache = state.path / "hashes";
-  FileIndex index(share.path);
-  SharedFolder folder(share.path);
   {
-    Hasher h(index, folder, cache, 4096);
-    index.rescan();
-    h.start();
-    REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+    HashedShare first(share, cache, 4096);
     share.write("a", "two, longer");
-    index.refresh("a");  // what the watcher does
+    first.index.refresh("a");  // what the watcher does
     REQUIRE(eventually([&] {
-      const auto* e = index.snapshot()->find("a");
+      const auto* e = first.index.snapshot()->find("a");
       return e->manifest && e->manifest->sha256 == sha256_of("two, longer");
     }));
   }
-  FileIndex again(share.path);
-  Hasher h(again, folder, cache, 8192);
-  again.rescan();
-  h.start();
-  REQUIRE(eventually([&] { return again.snapshot()->unhashed == 0; }));
-  CHECK(again.snapshot()->find("a")->manifest->piece_size == 8192);
-  CHECK(metric(h, "p2p_hash_files_total{outcome=\"hashed\"}") == 1);
+  HashedShare again(share, cache, 8192);
+  CHECK(again.index.snapshot()->find("a")->manifest->piece_size == 8192);
+  CHECK(metric(again.hasher, "p2p_hash_files_total{outcome=\"hashed\"}") == 1);
 }
 
 TEST_CASE("a manifest learned from an upload is used without reading the file") {
