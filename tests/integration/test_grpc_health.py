@@ -76,7 +76,8 @@ class HealthAndReflection(unittest.TestCase):
         (proto,) = [f for f in files if f.package == "transfer"]
         (service,) = proto.service
         methods = {m.name: (m.client_streaming, m.server_streaming) for m in service.method}
-        self.assertEqual(methods, {"Download": (False, True), "Upload": (True, False)})
+        self.assertEqual(methods, {"Download": (False, True), "Upload": (True, False),
+                                   "Manifest": (False, False)})
 
     def test_health_is_callable_from_its_reflected_description(self):
         # What grpcurl does for `grpcurl -plaintext HOST:PORT grpc.health.v1.Health/Check`:
