@@ -58,6 +58,17 @@ grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
 }
 
+grpc::Status invalid_name(const NameProblem& p) {
+  return {grpc::StatusCode::INVALID_ARGUMENT, "invalid file name: " + p.why};
+}
+
+// A download of one of our temporaries is told there is no such file, not that it may not
+// see it.
+grpc::Status download_name_refused(const NameProblem& p) {
+  if (p.kind == NameProblem::hidden) return {grpc::StatusCode::NOT_FOUND, p.why};
+  return invalid_name(p);
+}
+
 // The name as stored: the index resolves case and surrounding spaces; a file the watcher
 // has not seen yet is still found under its exact name.
 std::string resolve_download_name(FileIndex& index, std::string_view requested) {
@@ -99,21 +110,15 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
     if (svc_.shutting_down()) {
       co_return unavailable();
     }
-    const std::string_view wanted = trim(name_);
-    if (auto problem = file_name_problem(wanted); !problem.empty()) {
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: " + std::string(problem));
-    }
-    if (is_temp_name(wanted)) {
-      co_return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such file: " + std::string(wanted));
-    }
-    const std::string name = resolve_download_name(svc_.index(), wanted);
+    const auto wanted = admit_name(name_, NameUse::serve);
+    if (!wanted) co_return download_name_refused(wanted.error());
+    const std::string name = resolve_download_name(svc_.index(), *wanted);
     auto opened = svc_.folder().open_read(name);
-    if (auto* f = std::get_if<FsFailure>(&opened)) {
-      spdlog::info("Download {} for {} refused: {}", name, peer_, f->message);
-      co_return to_status(*f);
+    if (!opened) {
+      spdlog::info("Download {} for {} refused: {}", name, peer_, opened.error().why);
+      co_return to_status(opened.error());
     }
-    auto& file = std::get<OpenedFile>(opened);
+    OpenedFile& file = *opened;
     const uint64_t size = size_ = file.size;
     asio::random_access_file reader(svc_.io(), file.fd.release());
 
@@ -183,20 +188,16 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     }
     const std::string name = msg_[batch.front()].filename();
     const uint64_t announced = msg_[batch.front()].total_size();
-    if (auto problem = file_name_problem(name); !problem.empty())
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: " + std::string(problem));
-    if (trim(name).size() != name.size() || is_temp_name(name))
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: leading or trailing spaces, or a reserved prefix");
+    if (auto admitted = admit_name(name, NameUse::upload); !admitted)
+      co_return invalid_name(admitted.error());
     const auto& opt = svc_.options();
     if (!opt.allow_overwrite && (svc_.folder().exists(name) || svc_.index().find(name)))
       co_return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                              "'" + name + "' already exists on this peer");
 
     auto created = svc_.folder().create_temp();
-    if (auto* f = std::get_if<FsFailure>(&created)) co_return to_status(*f);
-    TempFile temp = std::move(std::get<TempFile>(created));
+    if (!created) co_return to_status(created.error());
+    TempFile temp = std::move(created).value();
     asio::random_access_file writer(svc_.io(), ::dup(temp.fd()));
 
     TransferLog log("Upload", name, 0, peer_);
@@ -227,7 +228,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
             writer, offset, chunks, asio::experimental::as_tuple(asio::use_awaitable));
         if (ec) {
           const FsFailure f = fs_failure(ec.value(), "cannot write", name);
-          log.finished(offset, f.message);
+          log.finished(offset, f.why);
           co_return to_status(f);
         }
       }
@@ -249,10 +250,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
                                  std::to_string(announced) + " bytes; nothing stored");
     }
     writer.close();
-    auto committed = temp.commit(name, opt.allow_overwrite);
-    if (auto* f = std::get_if<FsFailure>(&committed)) {
-      log.finished(offset, f->message);
-      co_return to_status(*f);
+    if (auto committed = temp.commit(name, opt.allow_overwrite); !committed) {
+      log.finished(offset, committed.error().why);
+      co_return to_status(committed.error());
     }
     svc_.index().refresh(name);
     log.finished(offset, "OK");
