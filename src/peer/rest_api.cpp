@@ -189,7 +189,7 @@ Result<std::optional<uint64_t>> number_param(std::string_view query, std::string
   uint64_t n = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc{} || ptr != text.data() + text.size() || n > max)
-    return Problem{std::string(key) + " must be 0.." + std::to_string(max)};
+    return Problem{std::string(key) + " must be a whole number 0.." + std::to_string(max)};
   return std::optional<uint64_t>(n);
 }
 
@@ -215,7 +215,7 @@ asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
 
   const auto ttl = number_param(query, "ttl", 64);
   const auto budget = number_param(query, "budget_ms", 600000);
-  if (!ttl || !budget) co_return http::json_error(400, "ttl must be 0..64 and budget_ms 0..600000");
+  if (!ttl || !budget) co_return http::json_error(400, (ttl ? budget : ttl).error().why);
   if (ttl->has_value()) q.ttl = static_cast<uint32_t>(**ttl);
   if (budget->has_value()) q.budget = std::chrono::milliseconds(**budget);
   // A malformed qid is no qid, as before: the query is then simply not deduplicated.
