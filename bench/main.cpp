@@ -503,11 +503,11 @@ int main(int argc, char** argv) {
     Bench bench(make_plan(quick), peer_bin, work);
     std::optional<HttpUrl> against;
     if (!target.empty()) {
-      std::string why;
-      against = parse_http_url(target, &why);
-      if (!against || against->tls)
+      auto url = parse_http_url(target);
+      if (!url || url->tls)
         throw std::runtime_error("--target '" + target +
-                                 "': " + (against ? "https is not supported here" : why));
+                                 "': " + (url ? "https is not supported here" : url.error().why));
+      against = std::move(url).value();
     }
     auto result = against ? bench.run_against(*against) : bench.run();
     result["quick"] = quick;

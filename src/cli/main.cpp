@@ -199,10 +199,12 @@ p2p::http::ClientResponse rest_get(const p2p::HttpUrl& peer, const std::string& 
 }
 
 std::optional<p2p::HttpUrl> peer_url(const std::string& text) {
-  std::string why;
-  auto url = p2p::parse_http_url(text, &why);
-  if (!url) std::fprintf(stderr, "p2p: bad name: --peer '%s' %s\n", text.c_str(), why.c_str());
-  return url;
+  auto url = p2p::parse_http_url(text);
+  if (!url) {
+    std::fprintf(stderr, "p2p: bad name: --peer '%s' %s\n", text.c_str(), url.error().why.c_str());
+    return std::nullopt;
+  }
+  return std::move(url).value();
 }
 
 int list(const std::string& peer_text, bool json) {
@@ -235,9 +237,8 @@ int list(const std::string& peer_text, bool json) {
 // GET /buscar; the reply, or an exit status.
 std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::string& name,
                                          const std::vector<std::string>& exclude) {
-  if (auto problem = p2p::file_name_problem(name); !problem.empty()) {
-    std::fprintf(stderr, "p2p: bad name: '%s': %.*s\n", name.c_str(),
-                 static_cast<int>(problem.size()), problem.data());
+  if (auto admitted = p2p::admit_name(name, p2p::NameUse::ask); !admitted) {
+    std::fprintf(stderr, "p2p: bad name: '%s': %s\n", name.c_str(), admitted.error().why.c_str());
     return kBadName;
   }
   std::string target = "/buscar?archivo=" + p2p::percent_encode_path(name);

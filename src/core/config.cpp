@@ -79,10 +79,9 @@ class Reader {
     if (type_of(field, v) == od::json_type::null) return std::nullopt;
     const std::string s = string(field, v);
     if (s.empty()) return std::nullopt;
-    std::string why;
-    auto url = parse_http_url(s, &why);
-    if (!url) fail(field, "'" + s + "' is not a peer URL: " + why);
-    return url;
+    auto url = parse_http_url(s);
+    if (!url) fail(field, "'" + s + "' is not a peer URL: " + url.error().why);
+    return std::move(url).value();
   }
 
  private:

@@ -44,20 +44,48 @@ bool is_space(char c) {
 
 }  // namespace
 
-std::string_view file_name_problem(std::string_view name) {
-  if (name.empty()) return "file name is empty";
-  if (name.size() > 255) return "file name is longer than 255 bytes";
-  if (name == "." || name == "..") return "file name may not be '.' or '..'";
+Result<void> check_file_name(std::string_view name) {
+  if (name.empty()) return Problem{"file name is empty"};
+  if (name.size() > 255) return Problem{"file name is longer than 255 bytes"};
+  if (name == "." || name == "..") return Problem{"file name may not be '.' or '..'"};
   for (size_t i = 0; i < name.size();) {
     const auto c = static_cast<uint8_t>(name[i]);
-    if (c == '/' || c == '\\') return "file name may not contain '/' or '\\'";
-    if (c == 0) return "file name may not contain NUL";
-    if (c < 0x20 || c == 0x7F) return "file name may not contain control characters";
+    if (c == '/' || c == '\\') return Problem{"file name may not contain '/' or '\\'"};
+    if (c == 0) return Problem{"file name may not contain NUL"};
+    if (c < 0x20 || c == 0x7F) return Problem{"file name may not contain control characters"};
     const size_t len = utf8_sequence_length(name, i);
-    if (len == 0) return "file name is not valid UTF-8 (or contains a control character)";
+    if (len == 0) return Problem{"file name is not valid UTF-8 (or contains a control character)"};
     i += len;
   }
   return {};
+}
+
+Result<std::string, NameProblem> admit_name(std::string_view raw, NameUse use) {
+  const bool trims = use == NameUse::lookup || use == NameUse::serve;
+  const std::string_view name = trims ? trim(raw) : raw;
+  if (auto valid = check_file_name(name); !valid)
+    return NameProblem{NameProblem::invalid, valid.error().why};
+  switch (use) {
+    case NameUse::lookup:
+    case NameUse::ask:
+      break;
+    case NameUse::serve:
+      // A temporary is an upload in progress: to a downloader it does not exist yet.
+      if (is_temp_name(name))
+        return NameProblem{NameProblem::hidden, "no such file: " + std::string(name)};
+      break;
+    case NameUse::upload:
+      // Stored exactly as sent, so it must be what a later lookup's trimming finds.
+      if (trim(name).size() != name.size() || is_temp_name(name))
+        return NameProblem{is_temp_name(name) ? NameProblem::hidden : NameProblem::invalid,
+                           "leading or trailing spaces, or a reserved prefix"};
+      break;
+    case NameUse::save:
+    case NameUse::listed:
+      if (is_temp_name(name)) return NameProblem{NameProblem::hidden, "reserved prefix"};
+      break;
+  }
+  return std::string(name);
 }
 
 bool is_temp_name(std::string_view name) { return name.starts_with(kTempPrefix); }

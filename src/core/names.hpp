@@ -4,17 +4,42 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 // Prefix of the peer's own temporary files in the shared folder. They are never listed,
 // served or accepted as upload names.
 inline constexpr std::string_view kTempPrefix = ".p2p-tmp-";
 
-// Why a name is rejected, or empty when it is a valid file name: 1..255 bytes of UTF-8,
-// not "." or "..", no '/', '\\', NUL or control character (C0, DEL, C1).
-std::string_view file_name_problem(std::string_view name);
+// Whether `name` is a valid file name: 1..255 bytes of UTF-8, not "." or "..", no '/',
+// '\\', NUL or control character (C0, DEL, C1); else why not.
+Result<void> check_file_name(std::string_view name);
 
-inline bool valid_file_name(std::string_view name) { return file_name_problem(name).empty(); }
+inline bool valid_file_name(std::string_view name) { return check_file_name(name).ok(); }
+
+// Where a name comes from, which decides what is done to it before it is used.
+enum class NameUse {
+  lookup,  // REST /buscar: trimmed (matching is case-insensitive, on name_key)
+  ask,     // the client asking peers for a name: as typed (the peer trims)
+  serve,   // gRPC Download: trimmed, and never one of our temporaries
+  upload,  // gRPC Upload: exactly as it will be stored, and not a temporary
+  save,    // the client writing a download: as stored, and not a temporary
+  listed,  // a file in the shared folder that the index lists: same rules as save
+};
+
+struct NameProblem {
+  enum Kind {
+    invalid,  // not a file name at all (or not one this use accepts)
+    hidden,   // a valid name that is reserved for our temporaries
+  };
+  Kind kind;
+  std::string why;
+};
+
+// The name to use for `raw` arriving as `use`, or why it is refused. Every place that
+// takes a name from the outside goes through here, so the rules live in one place.
+Result<std::string, NameProblem> admit_name(std::string_view raw, NameUse use);
 
 bool is_temp_name(std::string_view name);
 

@@ -38,10 +38,17 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(value()); }
 
   const E& error() const {
     assert(!ok());
     return std::get<1>(v_);
+  }
+
+  // As std::expected's: equal when it holds a value equal to `v`.
+  template <class U>
+  requires(!std::is_same_v<U, Result>) friend bool operator==(const Result& r, const U& v) {
+    return r.ok() && *r == v;
   }
 
   template <class U>

@@ -5,11 +5,11 @@
 namespace p2p {
 namespace {
 
-int hex_value(char c) {
+std::optional<int> hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+  return std::nullopt;
 }
 
 bool unreserved(unsigned char c) {
@@ -39,7 +39,7 @@ std::string file_uri(std::string_view absolute_path) {
   return "file://" + percent_encode_path(absolute_path);
 }
 
-std::optional<std::string> percent_decode(std::string_view s) {
+Result<std::string> percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -47,11 +47,10 @@ std::optional<std::string> percent_decode(std::string_view s) {
     if (c == '+') {
       out.push_back(' ');
     } else if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
+      const auto hi = i + 2 < s.size() ? hex_value(s[i + 1]) : std::nullopt;
+      const auto lo = hi ? hex_value(s[i + 2]) : std::nullopt;
+      if (!lo) return Problem{"a '%' is not followed by two hex digits"};
+      out.push_back(static_cast<char>(*hi * 16 + *lo));
       i += 2;
     } else {
       out.push_back(c);
@@ -77,28 +76,23 @@ void each_raw_value(std::string_view query, std::string_view key, Fn fn) {
 
 }  // namespace
 
-std::vector<std::string> query_values(std::string_view query, std::string_view key,
-                                      bool* malformed) {
-  if (malformed) *malformed = false;
+std::vector<std::string> query_values(std::string_view query, std::string_view key) {
   std::vector<std::string> out;
   each_raw_value(query, key, [&](std::string_view raw) {
-    if (auto decoded = percent_decode(raw)) {
-      out.push_back(std::move(*decoded));
-    } else if (malformed) {
-      *malformed = true;
-    }
+    if (auto decoded = percent_decode(raw)) out.push_back(std::move(decoded).value());
     return true;
   });
   return out;
 }
 
-std::optional<std::string> query_value(std::string_view query, std::string_view key,
-                                       bool* malformed) {
-  if (malformed) *malformed = false;
-  std::optional<std::string> out;
+Result<std::optional<std::string>> query_value(std::string_view query, std::string_view key) {
+  Result<std::optional<std::string>> out = std::nullopt;
   each_raw_value(query, key, [&](std::string_view raw) {
-    out = percent_decode(raw);
-    if (!out && malformed) *malformed = true;
+    if (auto decoded = percent_decode(raw)) {
+      out = std::optional<std::string>(std::move(decoded).value());
+    } else {
+      out = decoded.error();
+    }
     return false;
   });
   return out;
@@ -130,11 +124,7 @@ std::string replace_wildcard_host(std::string_view address, std::string_view hos
 
 std::string HttpUrl::str() const { return (tls ? "https://" : "http://") + host_port(host, port); }
 
-std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why) {
-  auto fail = [&](const char* msg) -> std::optional<HttpUrl> {
-    if (why) *why = msg;
-    return std::nullopt;
-  };
+Result<HttpUrl> parse_http_url(std::string_view url) {
   HttpUrl out;
   if (url.starts_with("http://")) {
     url.remove_prefix(7);
@@ -144,20 +134,20 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why) {
     out.tls = true;
     out.port = 443;
   } else {
-    return fail("must start with http:// or https://");
+    return Problem{"must start with http:// or https://"};
   }
   if (url.ends_with('/')) url.remove_suffix(1);
   if (url.find_first_of("/?#@ ") != std::string_view::npos)
-    return fail("must be scheme://host:port with no path, query or user");
+    return Problem{"must be scheme://host:port with no path, query or user"};
   std::string_view host = url;
   std::string_view port;
   if (url.starts_with('[')) {
     const size_t close = url.find(']');
-    if (close == std::string_view::npos) return fail("has an unclosed '[' in the host");
+    if (close == std::string_view::npos) return Problem{"has an unclosed '[' in the host"};
     host = url.substr(1, close - 1);
     std::string_view rest = url.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return fail("has text after the IPv6 host");
+      if (rest.front() != ':') return Problem{"has text after the IPv6 host"};
       port = rest.substr(1);
     }
   } else {
@@ -166,15 +156,15 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why) {
       host = url.substr(0, colon);
       port = url.substr(colon + 1);
       if (host.find(':') != std::string_view::npos)
-        return fail("has an IPv6 host without brackets");
+        return Problem{"has an IPv6 host without brackets"};
     }
   }
-  if (host.empty()) return fail("has no host");
+  if (host.empty()) return Problem{"has no host"};
   if (!port.empty() || url.ends_with(':')) {
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (ec != std::errc{} || ptr != port.data() + port.size() || value == 0 || value > 65535)
-      return fail("has a port that is not a number from 1 to 65535");
+      return Problem{"has a port that is not a number from 1 to 65535"};
     out.port = static_cast<uint16_t>(value);
   }
   out.host = std::string(host);

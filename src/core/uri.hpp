@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 // Percent-encodes every byte outside RFC 3986 "unreserved" and '/', so an absolute path
@@ -17,18 +19,15 @@ std::string percent_encode_path(std::string_view path);
 std::string file_uri(std::string_view absolute_path);
 
 // Percent-decoding of one query component ('+' is a space, as HTML forms and the Python
-// original's framework read it). nullopt when a '%' is not followed by two hex digits.
-std::optional<std::string> percent_decode(std::string_view s);
+// original's framework read it). Fails when a '%' is not followed by two hex digits.
+Result<std::string> percent_decode(std::string_view s);
 
-// The decoded value of the first `key` in a query string ("a=1&archivo=x%20y").
-// nullopt when absent; throws nothing, a malformed escape makes the value nullopt too,
-// with *malformed set when given.
-std::optional<std::string> query_value(std::string_view query, std::string_view key,
-                                       bool* malformed = nullptr);
+// The decoded value of the first `key` in a query string ("a=1&archivo=x%20y"): nullopt
+// when absent; fails (throwing nothing) when its value has a malformed escape.
+Result<std::optional<std::string>> query_value(std::string_view query, std::string_view key);
 
-// Every decoded value of `key`, in order (malformed escapes are skipped, *malformed set).
-std::vector<std::string> query_values(std::string_view query, std::string_view key,
-                                      bool* malformed = nullptr);
+// Every decoded value of `key`, in order; values with a malformed escape are skipped.
+std::vector<std::string> query_values(std::string_view query, std::string_view key);
 
 // http://HOST:PORT[/] as the config and POST /peers give it.
 struct HttpUrl {
@@ -38,8 +37,8 @@ struct HttpUrl {
   std::string str() const;  // normalised: scheme://host:port
 };
 
-// nullopt with *why set when the URL is not http(s)://host[:port][/].
-std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* why = nullptr);
+// Fails, saying why, when the URL is not http(s)://host[:port][/].
+Result<HttpUrl> parse_http_url(std::string_view url);
 
 // 0.0.0.0, ::, [::]: an address to listen on, never one to connect to.
 bool is_wildcard_host(std::string_view host);

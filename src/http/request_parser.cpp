@@ -70,6 +70,10 @@ int RequestParser::on_header_value(llhttp_t* p, const char*, size_t len) {
 
 int RequestParser::on_headers_complete(llhttp_t* p) {
   auto& s = self(p);
+  // llhttp takes a request line without a version for HTTP/0.9; answering it with an
+  // HTTP/1.1 response would be a protocol it did not ask for, so it is refused, as nginx does.
+  if (p->http_major == 0)
+    return s.fail(400, "the request line has no HTTP version (HTTP/0.9 is not supported)");
   s.req_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   s.req_.http_minor = p->http_minor;
   const bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;

@@ -131,6 +131,163 @@ asio::awaitable<void> Server::accept_loop() {
   }
 }
 
+// One connection: its state, and the steps that serve it, each a short coroutine that reads
+// top to bottom (the model is Asio's refactored_echo_server: the loop and the one exchange
+// apart).
+template <class Stream>
+struct Server::Connection {
+  static constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
+
+  Connection(Server& s, Stream& st, asio::ip::tcp::socket& so)
+      : server(s),
+        stream(st),
+        socket(so),
+        deadline{Clock::now() + s.limits_.idle_timeout},
+        parser(s.limits_.parser) {
+    std::error_code ec;
+    local = so.local_endpoint(ec);
+    remote = so.remote_endpoint(ec);
+  }
+
+  // Serves requests until the client goes, the connection must close, or the deadline
+  // passes.
+  asio::awaitable<void> run() {
+    const auto ended = co_await (exchanges() || watchdog(deadline));
+    if (ended.index() == 1 && std::get<1>(ended)) timed_out();
+  }
+
+  // The read loop: every chunk that arrives is parsed and answered, then written.
+  asio::awaitable<void> exchanges() {
+    if (!co_await handshake()) co_return;
+    // Requests are small: 4 KiB holds several pipelined ones, and keeps an idle
+    // connection at about 9 kB of RSS (16 KiB: 20 kB).
+    std::array<char, 4 * 1024> buf;
+    for (;;) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
+      if (rec) co_return;
+      if (!co_await answer_all(std::string_view(buf.data(), n))) co_return;
+      if (!co_await flush()) co_return;
+      if (closing) {
+        close();
+        co_return;
+      }
+      // A request that is still arriving must finish within the timeout that started
+      // with its first bytes; an idle keep-alive connection gets a fresh one.
+      if (!parser.mid_request()) extend_deadline();
+    }
+  }
+
+  // TLS only: the client's first bytes must be a handshake, and it must succeed. It is
+  // bounded by the same deadline as a request.
+  asio::awaitable<bool> handshake() {
+    if constexpr (is_tls) {
+      if (!co_await starts_with_tls(socket, server.rejected_->at(kPlainHttpOnHttps)))
+        co_return false;
+      auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+      if (hec) {
+        server.rejected_->at(kTlsHandshakeFailed).add();
+        spdlog::debug("TLS handshake with {} failed: {}", remote.address().to_string(),
+                      hec.message());
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  // Parses `data` and answers each complete request in it, in order; false when writing
+  // failed and the connection is gone.
+  asio::awaitable<bool> answer_all(std::string_view data) {
+    while (!data.empty() && !closing) {
+      const auto res = parser.feed(data);
+      data.remove_prefix(res.consumed);
+      if (res.state == RequestParser::State::need_more) break;
+      if (res.state == RequestParser::State::error) {
+        refuse();
+        break;
+      }
+      if (!co_await answer(parser.request())) co_return false;
+    }
+    co_return true;
+  }
+
+  // A request the parser refused: its error answer is queued, and the connection closes.
+  void refuse() {
+    const int status = parser.error_status();
+    server.rejected_
+        ->at(status == 413   ? kBodyTooLarge
+             : status == 414 ? kUriTooLong
+             : status == 431 ? kHeadersTooLarge
+                             : kBadRequest)
+        .add();
+    auto r = json_error(status, parser.error_message());
+    r.close = true;
+    serialize(r, nullptr, false, out);
+    closing = true;
+  }
+
+  // Runs the handler for one request and queues its response; a shared body is written
+  // at once, straight from its buffer. False when that write failed.
+  asio::awaitable<bool> answer(Request& req) {
+    extend_deadline();
+    ++served;
+    req.local = local;
+    req.remote = remote;
+    Response r = co_await server.handler_(req);
+    if (!req.keep_alive) r.close = true;
+    const bool head = req.method == "HEAD";
+    serialize(r, &req, head, out);
+    closing = r.close;
+    if (!r.shared_body || head) co_return true;
+    const std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(*r.shared_body)};
+    auto [wec, written] = co_await asio::async_write(stream, pieces, use_nothrow);
+    out.clear();
+    co_return !wec;
+  }
+
+  // Writes the responses queued so far; false when the connection is gone.
+  asio::awaitable<bool> flush() {
+    if (out.empty()) co_return true;
+    extend_deadline();
+    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(out), use_nothrow);
+    out.clear();
+    co_return !wec;
+  }
+
+  // TLS: no close_notify (waiting for the client's would hold the connection); the
+  // response carried Connection: close and its length.
+  void close() {
+    std::error_code ec;
+    socket.shutdown(asio::socket_base::shutdown_send, ec);
+  }
+
+  // A connection that never completed a request, or stopped halfway through one, is told
+  // why it is closed; an idle keep-alive connection is closed silently, since a client may
+  // be sending its next request at this very moment and would misread a 408.
+  // (Over TLS the connection is just closed: a plain answer would be garbage.)
+  void timed_out() {
+    if (!(parser.mid_request() || served == 0)) return;
+    server.rejected_->at(kRequestTimeout).add();
+    if constexpr (!is_tls) {
+      auto r = json_error(408, "request not received in time");
+      r.close = true;
+      send_and_forget(socket, r);
+    }
+  }
+
+  void extend_deadline() { deadline.at = Clock::now() + server.limits_.idle_timeout; }
+
+  Server& server;
+  Stream& stream;
+  asio::ip::tcp::socket& socket;
+  asio::ip::tcp::endpoint local;
+  asio::ip::tcp::endpoint remote;
+  Deadline deadline;
+  RequestParser parser;
+  uint64_t served = 0;   // requests answered
+  std::string out;       // responses not yet written
+  bool closing = false;  // the last response said Connection: close
+};
+
 asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
   connections_->fetch_add(1, std::memory_order_relaxed);
   struct Release {
@@ -142,115 +299,13 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   if (tls_) {
     TlsStream tls(socket, *tls_);
-    co_await session(tls, socket);
+    Connection<TlsStream> connection(*this, tls, socket);
+    co_await connection.run();
   } else {
-    co_await session(socket, socket);
+    Connection<asio::ip::tcp::socket> connection(*this, socket, socket);
+    co_await connection.run();
   }
   socket.close(ec);
-}
-
-template <class Stream>
-asio::awaitable<void> Server::session(Stream& stream, asio::ip::tcp::socket& socket) {
-  constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
-  std::error_code ec;
-  const auto local = socket.local_endpoint(ec);
-  const auto remote = socket.remote_endpoint(ec);
-
-  Deadline deadline{Clock::now() + limits_.idle_timeout};
-  RequestParser parser(limits_.parser);
-  bool timed_out = false;
-  uint64_t served = 0;
-
-  auto reader = [&]() -> asio::awaitable<void> {
-    // Requests are small: 4 KiB holds several pipelined ones, and keeps an idle
-    // connection at about 9 kB of RSS (16 KiB: 20 kB).
-    std::array<char, 4 * 1024> buf;
-    std::string out;
-    if constexpr (is_tls) {
-      // The handshake is bounded by the same deadline as a request.
-      if (!co_await starts_with_tls(socket, rejected_->at(kPlainHttpOnHttps))) co_return;
-      auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
-      if (hec) {
-        rejected_->at(kTlsHandshakeFailed).add();
-        spdlog::debug("TLS handshake with {} failed: {}", remote.address().to_string(),
-                      hec.message());
-        co_return;
-      }
-    }
-    for (;;) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
-      if (rec) co_return;
-      std::string_view data(buf.data(), n);
-      bool close = false;
-      while (!data.empty() && !close) {
-        const auto res = parser.feed(data);
-        data.remove_prefix(res.consumed);
-        if (res.state == RequestParser::State::need_more) break;
-        if (res.state == RequestParser::State::error) {
-          const int status = parser.error_status();
-          rejected_
-              ->at(status == 413   ? kBodyTooLarge
-                   : status == 414 ? kUriTooLong
-                   : status == 431 ? kHeadersTooLarge
-                                   : kBadRequest)
-              .add();
-          auto r = json_error(status, parser.error_message());
-          r.close = true;
-          serialize(r, nullptr, false, out);
-          close = true;
-          break;
-        }
-        deadline.at = Clock::now() + limits_.idle_timeout;
-        ++served;
-        Request& req = parser.request();
-        req.local = local;
-        req.remote = remote;
-        Response r = co_await handler_(req);
-        if (!req.keep_alive) r.close = true;
-        const bool head = req.method == "HEAD";
-        serialize(r, &req, head, out);
-        close = r.close;
-        if (r.shared_body && !head) {
-          // What is queued, then the shared body straight from its buffer.
-          const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
-                                                         asio::buffer(*r.shared_body)};
-          auto [wec, written] = co_await asio::async_write(stream, pieces, use_nothrow);
-          if (wec) co_return;
-          out.clear();
-        }
-      }
-      if (!out.empty()) {
-        deadline.at = Clock::now() + limits_.idle_timeout;
-        auto [wec, written] = co_await asio::async_write(stream, asio::buffer(out), use_nothrow);
-        if (wec) co_return;
-        out.clear();
-      }
-      if (close) {
-        // TLS: no close_notify (waiting for the client's would hold the connection); the
-        // response carried Connection: close and its length.
-        socket.shutdown(asio::socket_base::shutdown_send, ec);
-        co_return;
-      }
-      // A request that is still arriving must finish within the timeout that started
-      // with its first bytes; an idle keep-alive connection gets a fresh one.
-      if (!parser.mid_request()) deadline.at = Clock::now() + limits_.idle_timeout;
-    }
-  };
-
-  auto guard = [&]() -> asio::awaitable<void> { timed_out = co_await watchdog(deadline); };
-
-  co_await (reader() || guard());
-  // A connection that never completed a request, or stopped halfway through one, is told
-  // why it is closed; an idle keep-alive connection is closed silently, since a client may
-  // be sending its next request at this very moment and would misread a 408.
-  // (Over TLS the connection is just closed: a plain answer would be garbage.)
-  if (!timed_out || !(parser.mid_request() || served == 0)) co_return;
-  rejected_->at(kRequestTimeout).add();
-  if constexpr (!is_tls) {
-    auto r = json_error(408, "request not received in time");
-    r.close = true;
-    send_and_forget(socket, r);
-  }
 }
 
 void Server::write_metrics(metrics::Exposition& e) const {

@@ -69,9 +69,9 @@ class Server {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(asio::ip::tcp::socket socket);
-  // The requests of one connection, on `stream` (the socket itself, or TLS over it).
+  // The requests of one connection, on `Stream` (the socket itself, or TLS over it).
   template <class Stream>
-  asio::awaitable<void> session(Stream& stream, asio::ip::tcp::socket& socket);
+  struct Connection;
 
   asio::io_context& ctx_;
   Handler handler_;

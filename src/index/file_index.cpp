@@ -29,7 +29,7 @@ FileIndex::FileIndex(std::filesystem::path folder) : folder_(std::move(folder)) 
 }
 
 std::optional<FileEntry> FileIndex::stat_entry(const std::string& name) const {
-  if (!valid_file_name(name) || is_temp_name(name)) return std::nullopt;
+  if (!admit_name(name, NameUse::listed)) return std::nullopt;
   struct stat st;
   const std::string path = (folder_ / name).string();
   // lstat: a symlink is never listed, whatever it points at.

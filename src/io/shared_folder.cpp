@@ -122,8 +122,7 @@ TempFile::~TempFile() {
   if (!committed_ && !name_.empty()) ::unlinkat(dirfd_, name_.c_str(), 0);
 }
 
-std::variant<std::monostate, FsFailure> TempFile::commit(std::string_view final_name,
-                                                         bool overwrite) {
+FsResult<void> TempFile::commit(std::string_view final_name, bool overwrite) {
   const std::string target(final_name);
   if (::fsync(fd_.get()) != 0) return fs_failure(errno, "cannot sync", target);
   const unsigned flags = overwrite ? 0 : RENAME_NOREPLACE;
@@ -140,7 +139,7 @@ std::variant<std::monostate, FsFailure> TempFile::commit(std::string_view final_
     ::fsync(dir);
     ::close(dir);
   }
-  return std::monostate{};
+  return {};
 }
 
 }  // namespace p2p

@@ -8,7 +8,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
-#include <variant>
+
+#include "core/result.hpp"
 
 namespace p2p {
 
@@ -44,14 +45,15 @@ enum class FsError {
 
 struct FsFailure {
   FsError code;
-  std::string message;
+  std::string why;
 };
 
 // Maps an errno from a file operation on `name` to an FsFailure.
 FsFailure fs_failure(int err, std::string_view what, std::string_view name);
 
+// A file operation's outcome: its value, or an FsFailure whose code callers map to a status.
 template <class T>
-using FsResult = std::variant<T, FsFailure>;
+using FsResult = Result<T, FsFailure>;
 
 struct OpenedFile {
   UniqueFd fd;
@@ -73,7 +75,7 @@ class TempFile {
 
   // fsync, then rename to `final_name` (refusing to replace an existing file unless
   // `overwrite`), then fsync the folder. After success the destructor removes nothing.
-  std::variant<std::monostate, FsFailure> commit(std::string_view final_name, bool overwrite);
+  FsResult<void> commit(std::string_view final_name, bool overwrite);
 
  private:
   friend class SharedFolder;

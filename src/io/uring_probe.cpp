@@ -11,10 +11,10 @@
 
 namespace p2p {
 
-std::string io_uring_problem() {
+Result<void> check_io_uring() {
   // The ring itself, for the plainest reason (a seccomp filter: EPERM; an old kernel: ENOSYS).
   io_uring ring{};
-  if (const int rc = io_uring_queue_init(2, &ring, 0); rc < 0) return std::strerror(-rc);
+  if (const int rc = io_uring_queue_init(2, &ring, 0); rc < 0) return Problem{std::strerror(-rc)};
   io_uring_queue_exit(&ring);
   // Then the way transfers use it: Asio's io_uring service (a large ring, an eventfd
   // registered with it; memlock limits and filters on io_uring_register show here) and
@@ -31,9 +31,9 @@ std::string io_uring_problem() {
     std::error_code ec;
     file.async_read_some_at(0, asio::buffer(&c, 1), [&](std::error_code e, size_t) { ec = e; });
     ctx.run();
-    if (ec) return ec.message();
+    if (ec) return Problem{ec.message()};
   } catch (const std::exception& e) {
-    return e.what();
+    return Problem{e.what()};
   }
   return {};
 }

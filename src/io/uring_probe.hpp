@@ -3,11 +3,11 @@
 // hosts): the peer says so at start instead of failing each transfer later.
 #pragma once
 
-#include <string>
+#include "core/result.hpp"
 
 namespace p2p {
 
-// Empty when an io_uring instance can be set up; else why not (strerror of the failure).
-std::string io_uring_problem();
+// Whether an io_uring instance can be set up; else why not (strerror of the failure).
+Result<void> check_io_uring();
 
 }  // namespace p2p

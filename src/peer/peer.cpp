@@ -98,11 +98,11 @@ int Peer::run() {
   for (const auto& f : cfg_.unknown_fields)
     spdlog::warn("Config {}: unknown field '{}' ignored", cfg_.source, f);
 
-  if (const std::string why = io_uring_problem(); !why.empty()) {
+  if (const auto uring = check_io_uring(); !uring) {
     spdlog::critical(
         "Cannot start: io_uring is not available ({}), and every file transfer goes through "
         "it. A seccomp policy blocks it (Docker 25+ by default: see README, Docker)",
-        why);
+        uring.error().why);
     return 1;
   }
   if (const size_t stale = folder_.remove_stale_temps())

@@ -179,18 +179,18 @@ http::Response RestApi::listado(const http::Request& req) {
 
 namespace {
 
-// A query parameter that must be a whole number no larger than `max`.
-std::optional<uint64_t> number_param(std::string_view query, std::string_view key, uint64_t max,
-                                     bool& bad) {
+// A query parameter that must be a whole number no larger than `max`; nullopt when absent
+// (or its %-escape is malformed, which leaves the default, as it always has).
+Result<std::optional<uint64_t>> number_param(std::string_view query, std::string_view key,
+                                             uint64_t max) {
   const auto v = query_value(query, key);
-  if (!v) return std::nullopt;
+  if (!v || !v->has_value()) return std::nullopt;
+  const std::string& text = **v;
   uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc{} || ptr != v->data() + v->size() || n > max) {
-    bad = true;
-    return std::nullopt;
-  }
-  return n;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || n > max)
+    return Problem{std::string(key) + " must be a whole number 0.." + std::to_string(max)};
+  return std::optional<uint64_t>(n);
 }
 
 bool valid_qid(std::string_view qid) {
@@ -204,25 +204,25 @@ bool valid_qid(std::string_view qid) {
 
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
   const std::string_view query = req.query();
-  bool malformed = false;
-  const auto name = query_value(query, "archivo", &malformed);
-  if (malformed) co_return http::json_error(400, "the archivo parameter has a malformed %-escape");
-  if (!name)
+  const auto raw = query_value(query, "archivo");
+  if (!raw) co_return http::json_error(400, "the archivo parameter has a malformed %-escape");
+  if (!raw->has_value())
     co_return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
+  auto name = admit_name(**raw, NameUse::lookup);
+  if (!name) co_return http::json_error(400, "invalid archivo: " + name.error().why);
   SearchQuery q;
-  q.name = std::string(trim(*name));
-  if (auto problem = file_name_problem(q.name); !problem.empty())
-    co_return http::json_error(400, "invalid archivo: " + std::string(problem));
+  q.name = std::move(name).value();
 
-  bool bad = false;
-  if (auto ttl = number_param(query, "ttl", 64, bad)) q.ttl = static_cast<uint32_t>(*ttl);
-  if (auto b = number_param(query, "budget_ms", 600000, bad))
-    q.budget = std::chrono::milliseconds(*b);
-  if (bad) co_return http::json_error(400, "ttl must be 0..64 and budget_ms 0..600000");
-  if (auto qid = query_value(query, "qid")) {
-    if (!valid_qid(*qid))
+  const auto ttl = number_param(query, "ttl", 64);
+  const auto budget = number_param(query, "budget_ms", 600000);
+  if (!ttl || !budget) co_return http::json_error(400, (ttl ? budget : ttl).error().why);
+  if (ttl->has_value()) q.ttl = static_cast<uint32_t>(**ttl);
+  if (budget->has_value()) q.budget = std::chrono::milliseconds(**budget);
+  // A malformed qid is no qid, as before: the query is then simply not deduplicated.
+  if (auto qid = query_value(query, "qid"); qid && qid->has_value()) {
+    if (!valid_qid(**qid))
       co_return http::json_error(400, "qid must be 1..64 letters, digits, - or _");
-    q.qid = std::move(*qid);
+    q.qid = std::move(**qid);
   }
   q.exclude = query_values(query, "exclude");
 
@@ -247,8 +247,8 @@ http::Response RestApi::peers_post(const http::Request& req) {
   if (a->id == instance_id_) {
     return json_ok(boost::json::object{{"learned", false}, {"name", cfg_.name}});
   }
-  auto url = parse_http_url(a->url, &why);
-  if (!url) return http::json_error(400, "bad url '" + a->url + "': " + why);
+  auto url = parse_http_url(a->url);
+  if (!url) return http::json_error(400, "bad url '" + a->url + "': " + url.error().why);
   // A TLS peer forwards searches only over TLS: a plaintext peer would see them, and
   // its answers would steer downloads, unauthenticated.
   if (!cfg_.tls_cert.empty() && !url->tls)

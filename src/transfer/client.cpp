@@ -106,10 +106,9 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
                                                   bool overwrite, const ProgressFn& progress) {
   TransferResult result;
   // The name decides where the file lands: it must be one plain name inside out_dir.
-  if (auto problem = file_name_problem(name); !problem.empty() || is_temp_name(name)) {
+  if (auto admitted = admit_name(name, NameUse::save); !admitted) {
     result.status = local_error(grpc::StatusCode::INVALID_ARGUMENT,
-                                "invalid file name '" + name + "': " +
-                                    std::string(problem.empty() ? "reserved prefix" : problem));
+                                "invalid file name '" + name + "': " + admitted.error().why);
     return result;
   }
   std::unique_ptr<SharedFolder> folder;
@@ -127,11 +126,11 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
     return result;
   }
   auto created = folder->create_temp();
-  if (auto* f = std::get_if<FsFailure>(&created)) {
-    result.status = to_status(*f);
+  if (!created) {
+    result.status = to_status(created.error());
     return result;
   }
-  TempFile temp = std::move(std::get<TempFile>(created));
+  TempFile temp = std::move(created).value();
   int write_errno = 0;
   result = download(
       name,
@@ -146,9 +145,8 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
     return result;
   }
   if (!result.status.ok()) return result;
-  auto committed = temp.commit(name, overwrite);
-  if (auto* f = std::get_if<FsFailure>(&committed)) {
-    result.status = to_status(*f);
+  if (auto committed = temp.commit(name, overwrite); !committed) {
+    result.status = to_status(committed.error());
     return result;
   }
   result.path = out_dir / name;

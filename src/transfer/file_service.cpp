@@ -23,6 +23,9 @@ using transfer::DownloadResponse;
 using transfer::UploadRequest;
 using transfer::UploadResponse;
 using Clock = std::chrono::steady_clock;
+// A step of a transfer: its value, or the status the call ends with.
+template <class T>
+using StatusOr = Result<T, grpc::Status>;
 
 // Chunks read ahead per download: 8 x 64 KiB keeps the sender fed without a thread hop
 // per chunk while a stream holds only half a megabyte.
@@ -56,6 +59,17 @@ asio::awaitable<void> finish_with(Reactor* reactor, asio::awaitable<grpc::Status
 
 grpc::Status unavailable() {
   return {grpc::StatusCode::UNAVAILABLE, "peer is shutting down; try another peer"};
+}
+
+grpc::Status invalid_name(const NameProblem& p) {
+  return {grpc::StatusCode::INVALID_ARGUMENT, "invalid file name: " + p.why};
+}
+
+// A download of one of our temporaries is told there is no such file, not that it may not
+// see it.
+grpc::Status download_name_refused(const NameProblem& p) {
+  if (p.kind == NameProblem::hidden) return {grpc::StatusCode::NOT_FOUND, p.why};
+  return invalid_name(p);
 }
 
 // The name as stored: the index resolves case and surrounding spaces; a file the watcher
@@ -99,21 +113,15 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
     if (svc_.shutting_down()) {
       co_return unavailable();
     }
-    const std::string_view wanted = trim(name_);
-    if (auto problem = file_name_problem(wanted); !problem.empty()) {
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: " + std::string(problem));
-    }
-    if (is_temp_name(wanted)) {
-      co_return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such file: " + std::string(wanted));
-    }
-    const std::string name = resolve_download_name(svc_.index(), wanted);
+    const auto wanted = admit_name(name_, NameUse::serve);
+    if (!wanted) co_return download_name_refused(wanted.error());
+    const std::string name = resolve_download_name(svc_.index(), *wanted);
     auto opened = svc_.folder().open_read(name);
-    if (auto* f = std::get_if<FsFailure>(&opened)) {
-      spdlog::info("Download {} for {} refused: {}", name, peer_, f->message);
-      co_return to_status(*f);
+    if (!opened) {
+      spdlog::info("Download {} for {} refused: {}", name, peer_, opened.error().why);
+      co_return to_status(opened.error());
     }
-    auto& file = std::get<OpenedFile>(opened);
+    OpenedFile& file = *opened;
     const uint64_t size = size_ = file.size;
     asio::random_access_file reader(svc_.io(), file.fd.release());
 
@@ -176,60 +184,49 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     if (svc_.shutting_down()) co_return unavailable();
     StartRead(&msg_[queue_.start()]);
     std::vector<int> batch = co_await queue_.take();
-    if (batch.empty()) {
-      if (cancelled()) co_return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "empty upload: the first message must carry the file name");
-    }
-    const std::string name = msg_[batch.front()].filename();
-    const uint64_t announced = msg_[batch.front()].total_size();
-    if (auto problem = file_name_problem(name); !problem.empty())
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: " + std::string(problem));
-    if (trim(name).size() != name.size() || is_temp_name(name))
-      co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "invalid file name: leading or trailing spaces, or a reserved prefix");
-    const auto& opt = svc_.options();
-    if (!opt.allow_overwrite && (svc_.folder().exists(name) || svc_.index().find(name)))
-      co_return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                             "'" + name + "' already exists on this peer");
-
+    if (batch.empty()) co_return nothing_received();
+    name_ = msg_[batch.front()].filename();
+    announced_ = msg_[batch.front()].total_size();
+    if (auto admitted = admit_target(); !admitted) co_return admitted.error();
     auto created = svc_.folder().create_temp();
-    if (auto* f = std::get_if<FsFailure>(&created)) co_return to_status(*f);
-    TempFile temp = std::move(std::get<TempFile>(created));
-    asio::random_access_file writer(svc_.io(), ::dup(temp.fd()));
+    if (!created) co_return to_status(created.error());
+    TempFile temp = std::move(created).value();
+    const TransferLog log("Upload", name_, 0, peer_);
+    const auto received = co_await write_all(temp, std::move(batch), log);
+    if (!received) co_return received.error();
+    co_return store(temp, *received, log);
+  }
 
-    TransferLog log("Upload", name, 0, peer_);
+  // The stream ended before its first message: the sender went away, or sent nothing.
+  grpc::Status nothing_received() const {
+    if (cancelled()) return {grpc::StatusCode::CANCELLED, "upload cancelled"};
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "empty upload: the first message must carry the file name"};
+  }
+
+  // The name is stored as sent, and must be free unless the config allows overwriting.
+  StatusOr<void> admit_target() const {
+    if (auto admitted = admit_name(name_, NameUse::upload); !admitted)
+      return invalid_name(admitted.error());
+    if (!svc_.options().allow_overwrite &&
+        (svc_.folder().exists(name_) || svc_.index().find(name_)))
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          "'" + name_ + "' already exists on this peer");
+    return {};
+  }
+
+  // Writes each batch of chunks at its offset until the stream ends; the bytes received,
+  // or the status to end with (already logged).
+  asio::awaitable<StatusOr<uint64_t>> write_all(TempFile& temp, std::vector<int> batch,
+                                                const TransferLog& log) {
+    asio::random_access_file writer(svc_.io(), ::dup(temp.fd()));
     uint64_t offset = 0;
-    std::vector<asio::const_buffer> chunks;
     while (!batch.empty()) {
-      // Everything that arrived since the last write goes to the file in one writev.
-      chunks.clear();
-      uint64_t bytes = 0;
-      for (int i : batch) {
-        const std::string& c = msg_[i].chunk();
-        if (!c.empty()) chunks.push_back(asio::buffer(c));
-        bytes += c.size();
-      }
-      if (announced != 0 && offset + bytes > announced) {
-        log.finished(offset, "refused: more bytes than announced");
-        co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                               "the upload carries more than its announced total_size");
-      }
-      if (opt.max_upload_bytes != 0 && offset + bytes > opt.max_upload_bytes) {
-        log.finished(offset, "refused: over max_upload_bytes");
-        co_return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "upload is larger than this peer accepts (max_upload_bytes = " +
-                                   std::to_string(opt.max_upload_bytes) + ")");
-      }
-      if (!chunks.empty()) {
-        auto [ec, n] = co_await asio::async_write_at(
-            writer, offset, chunks, asio::experimental::as_tuple(asio::use_awaitable));
-        if (ec) {
-          const FsFailure f = fs_failure(ec.value(), "cannot write", name);
-          log.finished(offset, f.message);
-          co_return to_status(f);
-        }
+      const uint64_t bytes = batch_bytes(batch);
+      if (auto within = check_size(offset, offset + bytes, log); !within) co_return within.error();
+      if (auto written = co_await write_batch(writer, offset, batch); !written) {
+        log.finished(offset, written.error().why);
+        co_return to_status(written.error());
       }
       offset += bytes;
       svc_.metrics().received_bytes.add(bytes);
@@ -242,23 +239,63 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     }
     // The end of the stream looks the same whether the sender finished or went away (its
     // OnCancel may come later): only an announced size tells them apart for sure.
-    if (cancelled() || (announced != 0 && offset != announced)) {
+    if (cancelled() || (announced_ != 0 && offset != announced_)) {
       log.finished(offset, "cancelled");
       co_return grpc::Status(grpc::StatusCode::CANCELLED,
                              "upload ended after " + std::to_string(offset) + " of " +
-                                 std::to_string(announced) + " bytes; nothing stored");
+                                 std::to_string(announced_) + " bytes; nothing stored");
     }
-    writer.close();
-    auto committed = temp.commit(name, opt.allow_overwrite);
-    if (auto* f = std::get_if<FsFailure>(&committed)) {
-      log.finished(offset, f->message);
-      co_return to_status(*f);
+    co_return offset;
+  }
+
+  uint64_t batch_bytes(const std::vector<int>& batch) const {
+    uint64_t bytes = 0;
+    for (int i : batch) bytes += msg_[i].chunk().size();
+    return bytes;
+  }
+
+  // Growing from `offset` to `end` bytes must stay within the announced size and
+  // max_upload_bytes.
+  StatusOr<void> check_size(uint64_t offset, uint64_t end, const TransferLog& log) const {
+    if (announced_ != 0 && end > announced_) {
+      log.finished(offset, "refused: more bytes than announced");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the upload carries more than its announced total_size");
     }
-    svc_.index().refresh(name);
-    log.finished(offset, "OK");
+    const uint64_t max = svc_.options().max_upload_bytes;
+    if (max != 0 && end > max) {
+      log.finished(offset, "refused: over max_upload_bytes");
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "upload is larger than this peer accepts (max_upload_bytes = " +
+                              std::to_string(max) + ")");
+    }
+    return {};
+  }
+
+  // Everything that arrived since the last write goes to the file in one writev.
+  asio::awaitable<FsResult<void>> write_batch(asio::random_access_file& writer, uint64_t offset,
+                                              const std::vector<int>& batch) {
+    chunks_.clear();
+    for (int i : batch)
+      if (const std::string& c = msg_[i].chunk(); !c.empty()) chunks_.push_back(asio::buffer(c));
+    if (chunks_.empty()) co_return FsResult<void>{};
+    auto [ec, n] = co_await asio::async_write_at(writer, offset, chunks_,
+                                                 asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
+    co_return FsResult<void>{};
+  }
+
+  // Puts the file in place under its name and tells the index.
+  grpc::Status store(TempFile& temp, uint64_t size, const TransferLog& log) {
+    if (auto committed = temp.commit(name_, svc_.options().allow_overwrite); !committed) {
+      log.finished(size, committed.error().why);
+      return to_status(committed.error());
+    }
+    svc_.index().refresh(name_);
+    log.finished(size, "OK");
     resp_->set_ok(true);
-    resp_->set_message("stored " + name + " (" + std::to_string(offset) + " bytes)");
-    co_return grpc::Status::OK;
+    resp_->set_message("stored " + name_ + " (" + std::to_string(size) + " bytes)");
+    return grpc::Status::OK;
   }
 
   FileService& svc_;
@@ -268,6 +305,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   ReceiveQueue queue_;
   std::atomic<bool> cancelled_{false};
   UploadRequest msg_[kUploadBuffers];
+  std::string name_;        // from the first message
+  uint64_t announced_ = 0;  // its total_size; 0: not announced
+  std::vector<asio::const_buffer> chunks_;
 };
 
 // Answers at once with an error, for requests refused before any work starts.
@@ -284,7 +324,7 @@ FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& 
                          TransferOptions options)
     : ctx_(ctx), index_(index), folder_(folder), options_(options) {}
 
-std::optional<grpc::Status> FileService::admit() {
+Result<void, grpc::Status> FileService::admit() {
   if (shutting_down()) return unavailable();
   // Counted here, released by the reactor's OnDone.
   if (active_.fetch_add(1) >= options_.max_transfers) {
@@ -293,7 +333,7 @@ std::optional<grpc::Status> FileService::admit() {
                         "this peer is busy with " + std::to_string(options_.max_transfers) +
                             " transfers (max_transfers); try again later");
   }
-  return std::nullopt;
+  return {};
 }
 
 std::vector<uint64_t> TransferMetrics::bounds() {
@@ -351,9 +391,9 @@ void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
 
 grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::CallbackServerContext* ctx,
                                                                   const DownloadRequest* req) {
-  if (auto refused = admit()) {
-    metrics_.finished(TransferMetrics::kDownload, refused->error_code());
-    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(std::move(*refused));
+  if (auto admitted = admit(); !admitted) {
+    metrics_.finished(TransferMetrics::kDownload, admitted.error().error_code());
+    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(admitted.error());
   }
   return new DownloadReactor(*this, ctx, req->filename());
 }
@@ -382,9 +422,9 @@ grpc::ServerReadReactor<UploadRequest>* FileService::Upload(grpc::CallbackServer
         grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                      "this peer needs its upload token (metadata authorization: Bearer ...)"));
   }
-  if (auto refused = admit()) {
-    metrics_.finished(TransferMetrics::kUpload, refused->error_code());
-    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(std::move(*refused));
+  if (auto admitted = admit(); !admitted) {
+    metrics_.finished(TransferMetrics::kUpload, admitted.error().error_code());
+    return new RefusedReactor<grpc::ServerReadReactor<UploadRequest>>(admitted.error());
   }
   return new UploadReactor(*this, ctx, resp);
 }

@@ -7,7 +7,6 @@
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
-#include <optional>
 #include <string>
 
 #include "core/config.hpp"
@@ -76,8 +75,8 @@ class FileService final : public transfer::FileService::CallbackService {
   const TransferMetrics& metrics() const { return metrics_; }
 
  private:
-  // nullopt when a new transfer may start (and is then counted); else why not.
-  std::optional<grpc::Status> admit();
+  // Whether a new transfer may start (it is then counted); else the status refusing it.
+  Result<void, grpc::Status> admit();
   // Whether an Upload carries the token the config asks for (always, when none is set).
   bool authorized(const grpc::CallbackServerContext* ctx) const;
 

@@ -9,20 +9,21 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  if (auto v = p2p::query_value(in, "archivo")) {
-    const auto problem = p2p::file_name_problem(p2p::trim(*v));
-    if (problem.empty()) {
-      // A name the validator accepts never leaves the folder.
-      const std::string key = p2p::name_key(*v);
-      if (key.find('/') != std::string::npos || key == "." || key == "..") __builtin_trap();
+  if (auto v = p2p::query_value(in, "archivo"); v && v->has_value()) {
+    for (auto use : {p2p::NameUse::lookup, p2p::NameUse::ask, p2p::NameUse::serve,
+                     p2p::NameUse::upload, p2p::NameUse::save, p2p::NameUse::listed}) {
+      if (auto name = p2p::admit_name(**v, use)) {
+        // A name admitted for any use never leaves the folder.
+        const std::string key = p2p::name_key(*name);
+        if (key.find('/') != std::string::npos || key == "." || key == "..") __builtin_trap();
+      }
     }
   }
   p2p::query_values(in, "exclude");
   if (auto d = p2p::percent_decode(in)) p2p::valid_file_name(*d);
-  std::string why;
-  if (auto url = p2p::parse_http_url(in, &why)) {
+  if (auto url = p2p::parse_http_url(in)) {
     if (url->host.empty() || url->port == 0) __builtin_trap();
-    p2p::parse_http_url(url->str());
+    static_cast<void>(p2p::parse_http_url(url->str()));  // the normalised form parses too
   }
   p2p::replace_wildcard_host(in, "127.0.0.1");
   p2p::file_uri(in);

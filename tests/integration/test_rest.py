@@ -107,6 +107,24 @@ class RestApi(unittest.TestCase):
         [(status, _, _)] = split_responses(raw_exchange(self.peer.rest_port, b"\x16\x03\x01garbage\r\n\r\n"))
         self.assertEqual(status, 400)
 
+    def test_http09_request_line_is_400_and_closed(self):
+        # No HTTP version: an HTTP/0.9 request. It is refused and the connection closed, as
+        # nginx does, instead of being answered in HTTP/1.1.
+        s = socket.create_connection(("127.0.0.1", self.peer.rest_port), timeout=5)
+        try:
+            s.sendall(b"GET /listado\r\n\r\n")
+            raw = b""
+            while True:
+                b = s.recv(65536)  # a server that kept it open fails here with a timeout
+                if not b:
+                    break
+                raw += b
+        finally:
+            s.close()
+        [(status, _, body)] = split_responses(raw)
+        self.assertEqual(status, 400)
+        self.assertIn("HTTP version", json.loads(body)["error"])
+
     def test_new_file_is_listed_within_one_second(self):
         start = time.monotonic()
         self.peer.write("fresh.txt", "new")

@@ -58,6 +58,19 @@ TEST_CASE("Connection: close and HTTP/1.0") {
   CHECK(q.request().http_minor == 0);
 }
 
+TEST_CASE("a request line without a version (HTTP/0.9) is refused with 400") {
+  for (const std::string raw : {"GET /listado\r\n\r\n", "GET /listado\n\n"}) {
+    RequestParser p;
+    const auto r = p.feed(raw);
+    CHECK(r.state == State::error);
+    CHECK(p.error_status() == 400);
+    CHECK(p.error_message().find("HTTP version") != std::string::npos);
+  }
+  // An explicit HTTP/1.0 still is a request.
+  RequestParser p;
+  CHECK(p.feed("GET /listado HTTP/1.0\r\n\r\n").state == State::request_ready);
+}
+
 TEST_CASE("limits") {
   SUBCASE("a long target is 414") {
     RequestParser p;

@@ -41,9 +41,9 @@ TEST_CASE("invalid names") {
 }
 
 TEST_CASE("problem text names the rule") {
-  CHECK(file_name_problem("a/b").find('/') != std::string_view::npos);
-  CHECK(file_name_problem("").find("empty") != std::string_view::npos);
-  CHECK(file_name_problem("ok").empty());
+  CHECK(check_file_name("a/b").error().why.find('/') != std::string::npos);
+  CHECK(check_file_name("").error().why.find("empty") != std::string::npos);
+  CHECK(check_file_name("ok").ok());
 }
 
 TEST_CASE("name keys: trimmed, ASCII case-insensitive, exact") {
@@ -57,4 +57,62 @@ TEST_CASE("name keys: trimmed, ASCII case-insensitive, exact") {
 TEST_CASE("temporary names") {
   CHECK(is_temp_name(std::string(kTempPrefix) + "x"));
   CHECK_FALSE(is_temp_name("x.p2p-tmp-"));
+}
+
+namespace {
+
+const std::string kTemp = std::string(kTempPrefix) + "0123";
+
+// The kind of refusal, or "admitted as <name>".
+std::string admission(std::string_view raw, NameUse use) {
+  const auto r = admit_name(raw, use);
+  if (r) return "admitted as '" + *r + "'";
+  return r.error().kind == NameProblem::hidden ? "hidden" : "invalid";
+}
+
+}  // namespace
+
+TEST_CASE("admit_name, lookup (REST /buscar): trimmed, then validated; temporaries pass") {
+  CHECK(admission("  Doc.TXT\t", NameUse::lookup) == "admitted as 'Doc.TXT'");
+  CHECK(admission("   ", NameUse::lookup) == "invalid");
+  CHECK(admission(" a/b ", NameUse::lookup) == "invalid");
+  // The index never holds a temporary, so such a lookup is simply a miss.
+  CHECK(admission(kTemp, NameUse::lookup) == "admitted as '" + kTemp + "'");
+  CHECK(admit_name("..", NameUse::lookup).error().why.find("'..'") != std::string::npos);
+}
+
+TEST_CASE("admit_name, ask (the client's query): as typed") {
+  CHECK(admission("Doc.txt", NameUse::ask) == "admitted as 'Doc.txt'");
+  CHECK(admission(" Doc.txt ", NameUse::ask) == "admitted as ' Doc.txt '");
+  CHECK(admission("a/b", NameUse::ask) == "invalid");
+  CHECK(admission(kTemp, NameUse::ask) == "admitted as '" + kTemp + "'");
+}
+
+TEST_CASE("admit_name, serve (gRPC Download): trimmed; a temporary does not exist") {
+  CHECK(admission(" doc.txt ", NameUse::serve) == "admitted as 'doc.txt'");
+  CHECK(admission("", NameUse::serve) == "invalid");
+  CHECK(admission("../x", NameUse::serve) == "invalid");
+  CHECK(admission(" " + kTemp, NameUse::serve) == "hidden");
+  CHECK(admit_name(kTemp, NameUse::serve).error().why == "no such file: " + kTemp);
+}
+
+TEST_CASE("admit_name, upload (gRPC Upload): exactly as stored, never a temporary") {
+  CHECK(admission("doc.txt", NameUse::upload) == "admitted as 'doc.txt'");
+  CHECK(admission(" doc.txt", NameUse::upload) == "invalid");
+  CHECK(admission("doc.txt\t", NameUse::upload) == "invalid");
+  CHECK(admission("a\\b", NameUse::upload) == "invalid");
+  CHECK(admission(kTemp, NameUse::upload) == "hidden");
+  CHECK(admit_name(" x", NameUse::upload).error().why ==
+        "leading or trailing spaces, or a reserved prefix");
+}
+
+TEST_CASE("admit_name, save (the client's download) and listed (the index): not temporaries") {
+  for (const NameUse use : {NameUse::save, NameUse::listed}) {
+    CHECK(admission("doc.txt", use) == "admitted as 'doc.txt'");
+    CHECK(admission(" doc.txt ", use) == "admitted as ' doc.txt '");
+    CHECK(admission("a/b", use) == "invalid");
+    CHECK(admission(std::string(256, 'x'), use) == "invalid");
+    CHECK(admission(kTemp, use) == "hidden");
+    CHECK(admit_name(kTemp, use).error().why == "reserved prefix");
+  }
 }

@@ -32,12 +32,15 @@ TEST_CASE("a Result holds a value or the reason it has none") {
   CHECK(static_cast<bool>(seven));
   CHECK(seven.value() == 7);
   CHECK(*seven == 7);
+  CHECK(seven == 7);
+  CHECK_FALSE(seven == 8);
 
   const auto bad = parse_digit('x');
   REQUIRE_FALSE(bad.ok());
   CHECK_FALSE(static_cast<bool>(bad));
   CHECK(bad.error().why == "not a digit");
   CHECK(bad.value_or(-1) == -1);
+  CHECK_FALSE(bad == 0);
   CHECK(seven.value_or(-1) == 7);
 }
 

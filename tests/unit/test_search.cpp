@@ -52,7 +52,8 @@ TEST_CASE("a timeout opens at once, and failed trials double the cool-down up to
 }
 
 TEST_CASE("peer set: order, announcements, bound, forgetting") {
-  PeerSet set(parse_http_url("http://127.0.0.1:8002"), parse_http_url("http://127.0.0.1:8003"), 3);
+  PeerSet set(*parse_http_url("http://127.0.0.1:8002"), *parse_http_url("http://127.0.0.1:8003"),
+              3);
   const auto t = Clock::now();
   CHECK(set.learn(*parse_http_url("http://10.0.0.1:1"), "10.0.0.1:2", "a", t));
   CHECK_FALSE(set.learn(*parse_http_url("http://10.0.0.1:1"), "10.0.0.1:2", "a", t));

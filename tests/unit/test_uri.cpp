@@ -17,23 +17,33 @@ TEST_CASE("percent decoding") {
   CHECK(percent_decode("%2e%2E%2F") == "../");
   CHECK(percent_decode("plain") == "plain");
   CHECK(percent_decode("") == "");
-  CHECK_FALSE(percent_decode("%").has_value());
-  CHECK_FALSE(percent_decode("%2").has_value());
-  CHECK_FALSE(percent_decode("%zz").has_value());
-  CHECK_FALSE(percent_decode("ab%4").has_value());
+  CHECK_FALSE(percent_decode("%").ok());
+  CHECK_FALSE(percent_decode("%2").ok());
+  CHECK_FALSE(percent_decode("%zz").ok());
+  CHECK_FALSE(percent_decode("ab%4").ok());
+  CHECK(percent_decode("%G1").error().why.find("two hex digits") != std::string::npos);
 }
 
 TEST_CASE("query values") {
-  bool bad = true;
-  CHECK(query_value("archivo=doc.txt", "archivo", &bad) == "doc.txt");
-  CHECK_FALSE(bad);
+  CHECK(query_value("archivo=doc.txt", "archivo") == "doc.txt");
   CHECK(query_value("x=1&archivo=a%20b&archivo=second", "archivo") == "a b");
   CHECK(query_value("archivo=", "archivo") == "");
   CHECK(query_value("archivo", "archivo") == "");
-  CHECK_FALSE(query_value("archivos=x", "archivo").has_value());
-  CHECK_FALSE(query_value("", "archivo").has_value());
-  CHECK_FALSE(query_value("archivo=%G1", "archivo", &bad).has_value());
-  CHECK(bad);
+  REQUIRE(query_value("archivos=x", "archivo").ok());
+  CHECK_FALSE(query_value("archivos=x", "archivo")->has_value());
+  CHECK_FALSE(query_value("", "archivo")->has_value());
+  const auto malformed = query_value("archivo=%G1", "archivo");
+  REQUIRE_FALSE(malformed.ok());
+  CHECK(malformed.error().why.find('%') != std::string::npos);
+  // Only the first value counts, so a malformed later one does not matter.
+  CHECK(query_value("archivo=a&archivo=%G1", "archivo") == "a");
+}
+
+TEST_CASE("query values, every one") {
+  CHECK(query_values("exclude=a&x=1&exclude=b%20c", "exclude") ==
+        std::vector<std::string>{"a", "b c"});
+  CHECK(query_values("exclude=%G1&exclude=ok", "exclude") == std::vector<std::string>{"ok"});
+  CHECK(query_values("x=1", "exclude").empty());
 }
 
 TEST_CASE("peer URLs") {
@@ -48,9 +58,9 @@ TEST_CASE("peer URLs") {
   REQUIRE(v6);
   CHECK(v6->host == "::1");
   CHECK(v6->str() == "http://[::1]:9000");
-  std::string why;
-  CHECK_FALSE(parse_http_url("ftp://x:1", &why));
-  CHECK(why.find("http://") != std::string::npos);
+  const auto ftp = parse_http_url("ftp://x:1");
+  REQUIRE_FALSE(ftp);
+  CHECK(ftp.error().why.find("http://") != std::string::npos);
   CHECK_FALSE(parse_http_url("http://:80"));
   CHECK_FALSE(parse_http_url("http://h:0"));
   CHECK_FALSE(parse_http_url("http://h:65536"));
