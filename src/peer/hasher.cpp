@@ -112,8 +112,7 @@ asio::awaitable<bool> Hasher::pass() {
 }
 
 asio::awaitable<std::optional<HashedFile>> Hasher::hash_one(const FileEntry& e) {
-  auto opened = folder_.open_read(e.name);
-  auto* file = std::get_if<OpenedFile>(&opened);
+  auto file = folder_.open_read(e.name);
   struct stat st;
   // A file that changed since the index saw it is left to the watcher's next refresh.
   if (!file || ::fstat(file->fd.get(), &st) != 0 || !(stamp_of(st) == e.stamp())) {
