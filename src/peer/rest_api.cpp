@@ -5,12 +5,11 @@
 #include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <cctype>
-#include <charconv>
 
-#include "core/names.hpp"
 #include "core/uri.hpp"
 #include "peer/openapi.hpp"
+#include "search/announcement.hpp"
+#include "search/query.hpp"
 #include "search/reply.hpp"
 
 namespace p2p {
@@ -177,63 +176,14 @@ http::Response RestApi::listado(const http::Request& req) {
   return r;
 }
 
-namespace {
-
-// A query parameter that must be a whole number no larger than `max`.
-std::optional<uint64_t> number_param(std::string_view query, std::string_view key, uint64_t max,
-                                     bool& bad) {
-  const auto v = query_value(query, key);
-  if (!v) return std::nullopt;
-  uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc{} || ptr != v->data() + v->size() || n > max) {
-    bad = true;
-    return std::nullopt;
-  }
-  return n;
-}
-
-bool valid_qid(std::string_view qid) {
-  if (qid.empty() || qid.size() > 64) return false;
-  for (char c : qid)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  return true;
-}
-
-}  // namespace
-
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
-  const std::string_view query = req.query();
-  bool malformed = false;
-  const auto name = query_value(query, "archivo", &malformed);
-  if (malformed) co_return http::json_error(400, "the archivo parameter has a malformed %-escape");
-  if (!name)
-    co_return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
-  SearchQuery q;
-  q.name = std::string(trim(*name));
-  if (auto problem = file_name_problem(q.name); !problem.empty())
-    co_return http::json_error(400, "invalid archivo: " + std::string(problem));
-
-  bool bad = false;
-  if (auto ttl = number_param(query, "ttl", 64, bad)) q.ttl = static_cast<uint32_t>(*ttl);
-  if (auto b = number_param(query, "budget_ms", 600000, bad))
-    q.budget = std::chrono::milliseconds(*b);
-  if (bad) co_return http::json_error(400, "ttl must be 0..64 and budget_ms 0..600000");
-  if (auto qid = query_value(query, "qid")) {
-    if (!valid_qid(*qid))
-      co_return http::json_error(400, "qid must be 1..64 letters, digits, - or _");
-    q.qid = std::move(*qid);
-  }
-  q.exclude = query_values(query, "exclude");
-
-  const SearchResult r = co_await search_.search(std::move(q), grpc_address_for(req));
-  if (!r.present) co_return json_ok(boost::json::object{{"present", false}});
-  boost::json::object o{{"present", true}, {"filename", r.filename}};
-  if (!r.grpc_address.empty()) o["grpc_address"] = r.grpc_address;
-  if (r.has_size) o["size"] = r.size;
-  if (!r.holder.empty()) o["via"] = r.holder;
-  if (!r.peer.empty()) o["peer"] = r.peer;
-  co_return json_ok(o);
+  std::string why;
+  auto q = parse_search_query(req.query(), &why);
+  if (!q) co_return http::json_error(400, why);
+  const SearchOutcome r = co_await search_.search(std::move(*q), grpc_address_for(req));
+  http::Response response;
+  response.body = search_reply_body(r.reply);
+  co_return response;
 }
 
 http::Response RestApi::peers_get() {

@@ -4,8 +4,6 @@
 
 #include "search/breaker.hpp"
 #include "search/peer_set.hpp"
-#include "search/reply.hpp"
-#include "search/search.hpp"
 #include "search/seen_queries.hpp"
 
 using namespace p2p;
@@ -81,38 +79,6 @@ TEST_CASE("peer set: order, announcements, bound, forgetting") {
   CHECK(json.at(0).at("name") == "P2");
 }
 
-TEST_CASE("replies: ours, the Python original's, and garbage") {
-  auto ours = parse_search_reply(
-      R"({"present":true,"grpc_address":"127.0.0.1:50053","filename":"d.txt","size":55})");
-  REQUIRE(ours);
-  CHECK(ours->present);
-  CHECK(ours->grpc_address == "127.0.0.1:50053");
-  CHECK(ours->size == 55);
-  CHECK(ours->has_size);
-  auto python = parse_search_reply(R"({"filename":"d.txt","present":true,"peer":"http://p:8000"})");
-  REQUIRE(python);
-  CHECK(python->grpc_address.empty());
-  CHECK(python->peer == "http://p:8000");
-  CHECK_FALSE(python->has_size);
-  CHECK(parse_search_reply(R"({"present":false})"));
-  std::string why;
-  CHECK_FALSE(parse_search_reply("not json", &why));
-  CHECK_FALSE(parse_search_reply(R"({"grpc_address":"x"})", &why));
-  CHECK(why.find("present") != std::string::npos);
-  CHECK_FALSE(parse_search_reply(R"({"present":"yes"})"));
-  CHECK_FALSE(parse_search_reply("[]"));
-}
-
-TEST_CASE("announcements") {
-  auto a = parse_announcement(
-      R"({"url":"http://0.0.0.0:8004","grpc_address":"0.0.0.0:50054","name":"P4","id":"x"})");
-  REQUIRE(a);
-  CHECK(a->url == "http://0.0.0.0:8004");
-  CHECK(a->id == "x");
-  CHECK_FALSE(parse_announcement(R"({"name":"P4"})"));
-  CHECK_FALSE(parse_announcement(R"({"url":5})"));
-}
-
 TEST_CASE("seen queries") {
   SeenQueries seen(6s);
   const auto t = Clock::now();
@@ -121,11 +87,4 @@ TEST_CASE("seen queries") {
   CHECK(seen.first_time("q2", t + 1s));
   CHECK_FALSE(seen.first_time("q2", t + 5s));
   CHECK(seen.first_time("q1", t + 7s));  // forgotten after max_age
-}
-
-TEST_CASE("forwarded targets carry ttl, qid, budget and exclusions, encoded") {
-  CHECK(DistributedSearch::forward_target("a b.txt", 2, "q1", 1450ms, {"127.0.0.1:5"}) ==
-        "/buscar?archivo=a%20b.txt&ttl=2&qid=q1&budget_ms=1450&exclude=127.0.0.1%3A5");
-  CHECK(new_query_id().size() == 16);
-  CHECK(new_query_id() != new_query_id());
 }
