@@ -121,8 +121,9 @@ std::string buscar(const std::string& name) {
 double timed_search(const HttpUrl& url, const std::string& name, bool& present) {
   http::ClientResponse r;
   const double ms = timed_get(url, buscar(name), r);
-  const auto reply = r.ok() && r.status == 200 ? parse_search_reply(r.body) : std::nullopt;
-  present = reply && reply->present;
+  present = false;
+  if (r.ok() && r.status == 200)
+    if (const auto reply = parse_search_reply(r.body)) present = reply->present;
   return ms;
 }
 

@@ -244,14 +244,13 @@ std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::st
   q.exclude = exclude;
   const auto r = rest_get(peer, p2p::search_target(q));
   if (!r.ok() || r.status != 200) return report_http(r, peer.str());
-  std::string why;
-  auto reply = p2p::parse_search_reply(r.body, &why);
+  auto reply = p2p::parse_search_reply(r.body);
   if (!reply) {
     std::fprintf(stderr, "p2p: failed: %s answered something else: %s\n", peer.str().c_str(),
-                 why.c_str());
+                 reply.error().why.c_str());
     return kFailed;
   }
-  return *reply;
+  return std::move(reply).value();
 }
 
 int search(const std::string& name, const std::string& peer_text, bool json) {

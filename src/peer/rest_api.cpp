@@ -177,10 +177,9 @@ http::Response RestApi::listado(const http::Request& req) {
 }
 
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
-  std::string why;
-  auto q = parse_search_query(req.query(), &why);
-  if (!q) co_return http::json_error(400, why);
-  const SearchOutcome r = co_await search_.search(std::move(*q), grpc_address_for(req));
+  auto q = parse_search_query(req.query());
+  if (!q) co_return http::json_error(400, q.error().why);
+  const SearchOutcome r = co_await search_.search(std::move(q).value(), grpc_address_for(req));
   http::Response response;
   response.body = search_reply_body(r.reply);
   co_return response;
@@ -191,12 +190,12 @@ http::Response RestApi::peers_get() {
 }
 
 http::Response RestApi::peers_post(const http::Request& req) {
-  std::string why;
-  auto a = parse_announcement(req.body, &why);
-  if (!a) return http::json_error(400, "bad announcement: " + why);
+  auto a = parse_announcement(req.body);
+  if (!a) return http::json_error(400, "bad announcement: " + a.error().why);
   if (a->id == instance_id_) {
     return json_ok(boost::json::object{{"learned", false}, {"name", cfg_.name}});
   }
+  std::string why;
   auto url = parse_http_url(a->url, &why);
   if (!url) return http::json_error(400, "bad url '" + a->url + "': " + why);
   // A TLS peer forwards searches only over TLS: a plaintext peer would see them, and

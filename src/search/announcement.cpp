@@ -12,10 +12,10 @@ std::string announcement_body(const Announcement& a) {
       {"url", a.url}, {"grpc_address", a.grpc_address}, {"name", a.name}, {"id", a.id}});
 }
 
-std::optional<Announcement> parse_announcement(std::string_view body, std::string* why) {
+Result<Announcement> parse_announcement(std::string_view body) {
   Announcement a;
-  const bool ok = each_json_field(
-      body, why, [&](std::string_view key, simdjson::ondemand::value& v) -> const char* {
+  const auto walked =
+      each_json_field(body, [&](std::string_view key, simdjson::ondemand::value& v) -> const char* {
         std::string* text = text_field(
             key,
             {{"url", &a.url}, {"grpc_address", &a.grpc_address}, {"name", &a.name}, {"id", &a.id}});
@@ -25,11 +25,8 @@ std::optional<Announcement> parse_announcement(std::string_view body, std::strin
         *text = std::string(s);
         return nullptr;
       });
-  if (!ok) return std::nullopt;
-  if (a.url.empty()) {
-    if (why) *why = "\"url\" (the peer's REST URL) is required";
-    return std::nullopt;
-  }
+  if (!walked) return walked.error();
+  if (a.url.empty()) return Problem{"\"url\" (the peer's REST URL) is required"};
   return a;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 struct Announcement {
@@ -19,8 +21,8 @@ struct Announcement {
 // {"url":…,"grpc_address":…,"name":…,"id":…}
 std::string announcement_body(const Announcement& a);
 
-// nullopt (with *why) when the body is not a JSON object, a known field is not a string, or
-// "url" is missing.
-std::optional<Announcement> parse_announcement(std::string_view body, std::string* why = nullptr);
+// Fails when the body is not a JSON object, a known field is not a string, or "url" is
+// missing.
+Result<Announcement> parse_announcement(std::string_view body);
 
 }  // namespace p2p

@@ -8,17 +8,16 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 // Calls `field(key, value)` for each field of the JSON object in `body`; `field` returns an
-// error text or null. False (with *why) when the body is not an object or a field is rejected.
+// error text or null. Fails when the body is not an object or a field is rejected.
 template <class Fn>
-bool each_json_field(std::string_view body, std::string* why, Fn field) {
+Result<void> each_json_field(std::string_view body, Fn field) {
   namespace od = simdjson::ondemand;
-  auto fail = [&](const char* msg) {
-    if (why) *why = msg;
-    return false;
-  };
+  auto fail = [](const char* msg) { return Result<void>(Problem{msg}); };
   simdjson::padded_string padded(body);
   od::parser parser;
   od::document doc;
@@ -33,7 +32,7 @@ bool each_json_field(std::string_view body, std::string* why, Fn field) {
     od::value v = f.value();
     if (const char* error = field(key, v)) return fail(error);
   }
-  return true;
+  return {};
 }
 
 // A message's text field: its JSON key and the member it is read into.

@@ -34,11 +34,6 @@ bool valid_qid(std::string_view qid) {
   return true;
 }
 
-std::optional<SearchQuery> fail(std::string* why, std::string message) {
-  if (why) *why = std::move(message);
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string search_target(const SearchQuery& q) {
@@ -50,23 +45,23 @@ std::string search_target(const SearchQuery& q) {
   return t;
 }
 
-std::optional<SearchQuery> parse_search_query(std::string_view query, std::string* why) {
+Result<SearchQuery> parse_search_query(std::string_view query) {
   bool malformed = false;
   const auto name = query_value(query, "archivo", &malformed);
-  if (malformed) return fail(why, "the archivo parameter has a malformed %-escape");
-  if (!name) return fail(why, "missing query parameter archivo (GET /buscar?archivo=NAME)");
+  if (malformed) return Problem{"the archivo parameter has a malformed %-escape"};
+  if (!name) return Problem{"missing query parameter archivo (GET /buscar?archivo=NAME)"};
   SearchQuery q;
   q.name = std::string(trim(*name));
   if (auto problem = file_name_problem(q.name); !problem.empty())
-    return fail(why, "invalid archivo: " + std::string(problem));
+    return Problem{"invalid archivo: " + std::string(problem)};
 
   bool bad = false;
   if (auto ttl = number_param(query, "ttl", kMaxTtl, bad)) q.ttl = static_cast<uint32_t>(*ttl);
   if (auto b = number_param(query, "budget_ms", kMaxBudgetMs, bad))
     q.budget = std::chrono::milliseconds(*b);
-  if (bad) return fail(why, "ttl must be 0..64 and budget_ms 0..600000");
+  if (bad) return Problem{"ttl must be 0..64 and budget_ms 0..600000"};
   if (auto qid = query_value(query, "qid")) {
-    if (!valid_qid(*qid)) return fail(why, "qid must be 1..64 letters, digits, - or _");
+    if (!valid_qid(*qid)) return Problem{"qid must be 1..64 letters, digits, - or _"};
     q.qid = std::move(*qid);
   }
   q.exclude = query_values(query, "exclude");

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 // Hops a query may travel at most, whatever it or the config asks.
@@ -27,10 +29,10 @@ struct SearchQuery {
 // only the parameters the query has (a client's asks for the name and exclusions alone).
 std::string search_target(const SearchQuery& q);
 
-// A request's query string ("archivo=a.txt&ttl=2..."). nullopt, with *why (a message for a
-// 400 that says what to fix), when archivo is missing or not a valid file name, ttl is not
-// 0..64, budget_ms not 0..600000, or qid not 1..64 letters, digits, - or _.
-std::optional<SearchQuery> parse_search_query(std::string_view query, std::string* why = nullptr);
+// A request's query string ("archivo=a.txt&ttl=2..."). Fails, saying what to fix (a 400's
+// message), when archivo is missing or not a valid file name, ttl is not 0..64, budget_ms
+// not 0..600000, or qid not 1..64 letters, digits, - or _.
+Result<SearchQuery> parse_search_query(std::string_view query);
 
 // A fresh random query id (16 hex digits).
 std::string new_query_id();

@@ -17,11 +17,11 @@ std::string search_reply_body(const SearchReply& r) {
   return boost::json::serialize(o);
 }
 
-std::optional<SearchReply> parse_search_reply(std::string_view body, std::string* why) {
+Result<SearchReply> parse_search_reply(std::string_view body) {
   SearchReply r;
   bool seen_present = false;
-  const bool ok = each_json_field(
-      body, why, [&](std::string_view key, simdjson::ondemand::value& v) -> const char* {
+  const auto walked =
+      each_json_field(body, [&](std::string_view key, simdjson::ondemand::value& v) -> const char* {
         std::string* text = text_field(key, {{"grpc_address", &r.grpc_address},
                                              {"filename", &r.filename},
                                              {"via", &r.via},
@@ -40,11 +40,8 @@ std::optional<SearchReply> parse_search_reply(std::string_view body, std::string
         }
         return nullptr;
       });
-  if (!ok) return std::nullopt;
-  if (!seen_present) {
-    if (why) *why = "no \"present\" field";
-    return std::nullopt;
-  }
+  if (!walked) return walked.error();
+  if (!seen_present) return Problem{"no \"present\" field"};
   return r;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 struct SearchReply {
@@ -24,8 +26,8 @@ struct SearchReply {
 // via, peer), in that order.
 std::string search_reply_body(const SearchReply& r);
 
-// nullopt (with *why) when the body is not a JSON object with a boolean "present". Fields of
-// the wrong type are ignored, as a reply from another implementation may carry them.
-std::optional<SearchReply> parse_search_reply(std::string_view body, std::string* why = nullptr);
+// Fails when the body is not a JSON object with a boolean "present". Fields of the wrong type
+// are ignored, as a reply from another implementation may carry them.
+Result<SearchReply> parse_search_reply(std::string_view body);
 
 }  // namespace p2p

@@ -170,18 +170,19 @@ DistributedSearch::Answer DistributedSearch::classify(const http::ClientResponse
                                                       const HttpUrl& peer, const SearchQuery& q) {
   if (!response.ok()) return {Verdict::failed, {}, {}};
   if (response.status == 404) return {Verdict::not_here, {}, {}};  // the Python original's
-  std::string why;
-  auto reply = response.status == 200 ? parse_search_reply(response.body, &why) : std::nullopt;
-  if (!reply) return {Verdict::bad_reply, {}, std::move(why)};
-  if (!reply->present) return {Verdict::not_here, {}, {}};
-  if (reply->filename.empty()) reply->filename = q.name;
-  reply->via = peer.str();
-  if (reply->grpc_address.empty()) return {Verdict::hit_without_address, std::move(*reply), {}};
+  if (response.status != 200) return {Verdict::bad_reply, {}, {}};
+  auto parsed = parse_search_reply(response.body);
+  if (!parsed) return {Verdict::bad_reply, {}, parsed.error().why};
+  SearchReply reply = std::move(parsed).value();
+  if (!reply.present) return {Verdict::not_here, {}, {}};
+  if (reply.filename.empty()) reply.filename = q.name;
+  reply.via = peer.str();
+  if (reply.grpc_address.empty()) return {Verdict::hit_without_address, std::move(reply), {}};
   // A holder bound to every interface (a Python peer may say "0.0.0.0:50052") is reached on
   // the host we reached it on.
-  reply->grpc_address = replace_wildcard_host(reply->grpc_address, peer.host);
-  if (excluded(q.exclude, reply->grpc_address)) return {Verdict::not_here, {}, {}};
-  return {Verdict::hit, std::move(*reply), {}};
+  reply.grpc_address = replace_wildcard_host(reply.grpc_address, peer.host);
+  if (excluded(q.exclude, reply.grpc_address)) return {Verdict::not_here, {}, {}};
+  return {Verdict::hit, std::move(reply), {}};
 }
 
 }  // namespace p2p

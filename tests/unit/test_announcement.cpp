@@ -12,9 +12,9 @@ TEST_CASE("announcements: parsed, rejected, and built as they are parsed") {
   CHECK(a->grpc_address == "0.0.0.0:50054");
   CHECK(a->name == "P4");
   CHECK(a->id == "x");
-  std::string why;
-  CHECK_FALSE(parse_announcement(R"({"name":"P4"})", &why));
-  CHECK(why.find("url") != std::string::npos);
+  const auto no_url = parse_announcement(R"({"name":"P4"})");
+  REQUIRE_FALSE(no_url);
+  CHECK(no_url.error().why.find("url") != std::string::npos);
   CHECK_FALSE(parse_announcement(R"({"url":5})"));
   CHECK_FALSE(parse_announcement("[]"));
 

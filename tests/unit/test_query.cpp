@@ -42,9 +42,9 @@ TEST_CASE("a client's query names the file and the holders to skip, nothing else
 
 TEST_CASE("bad queries say what to fix") {
   const auto why = [](std::string_view query) {
-    std::string w;
-    CHECK_FALSE(parse_search_query(query, &w));
-    return w;
+    const auto q = parse_search_query(query);
+    CHECK_FALSE(q);
+    return q ? std::string() : q.error().why;
   };
   CHECK(why("") == "missing query parameter archivo (GET /buscar?archivo=NAME)");
   CHECK(why("archivo=%zz") == "the archivo parameter has a malformed %-escape");

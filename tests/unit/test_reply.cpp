@@ -17,10 +17,10 @@ TEST_CASE("replies: ours, the Python original's, and garbage") {
   CHECK(python->peer == "http://p:8000");
   CHECK_FALSE(python->size);
   CHECK(parse_search_reply(R"({"present":false})"));
-  std::string why;
-  CHECK_FALSE(parse_search_reply("not json", &why));
-  CHECK_FALSE(parse_search_reply(R"({"grpc_address":"x"})", &why));
-  CHECK(why.find("present") != std::string::npos);
+  CHECK_FALSE(parse_search_reply("not json"));
+  const auto no_present = parse_search_reply(R"({"grpc_address":"x"})");
+  REQUIRE_FALSE(no_present);
+  CHECK(no_present.error().why.find("present") != std::string::npos);
   CHECK_FALSE(parse_search_reply(R"({"present":"yes"})"));
   CHECK_FALSE(parse_search_reply("[]"));
   // Another implementation's fields of other types are passed over, not fatal.

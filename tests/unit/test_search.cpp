@@ -154,7 +154,7 @@ struct Sim {
                Clock::time_point deadline) -> asio::awaitable<http::ClientResponse> {
           auto q = parse_search_query(target.substr(target.find('?') + 1));
           REQUIRE(q);
-          asked.push_back({peer.str(), std::move(*q), now, deadline});
+          asked.push_back({peer.str(), std::move(q).value(), now, deadline});
           co_return answer(asked.back());
         },
         [this] { return now; });
