@@ -30,6 +30,8 @@
 #include "peer_process.hpp"
 #include "plot.hpp"
 #include "rest_load.hpp"
+#include "search/query.hpp"
+#include "search/reply.hpp"
 #include "stats.hpp"
 #include "transfer/client.hpp"
 
@@ -108,11 +110,20 @@ double timed_get(const HttpUrl& url, const std::string& target, http::ClientResp
   return since_ms(t0);
 }
 
+// The target of a client's /buscar for `name`.
+std::string buscar(const std::string& name) {
+  SearchQuery q;
+  q.name = name;
+  return search_target(q);
+}
+
 // GET /buscar through `url`, timed.
 double timed_search(const HttpUrl& url, const std::string& name, bool& present) {
   http::ClientResponse r;
-  const double ms = timed_get(url, "/buscar?archivo=" + name, r);
-  present = r.ok() && r.status == 200 && r.body.find("\"present\":true") != std::string::npos;
+  const double ms = timed_get(url, buscar(name), r);
+  present = false;
+  if (r.ok() && r.status == 200)
+    if (const auto reply = parse_search_reply(r.body)) present = reply->present;
   return ms;
 }
 
@@ -195,10 +206,9 @@ boost::json::object Bench::run_against(const HttpUrl& peer) {
   std::printf("Measuring %s (REST only; /buscar asks for '%s')\n", peer.str().c_str(),
               name.c_str());
   out_["target"] = peer.str();
-  out_["rest"] =
-      measure_rest({{"listado", peer.str(), "/listado"},
-                    {"health", peer.str(), "/health"},
-                    {"buscar", peer.str(), "/buscar?archivo=" + percent_encode_path(name)}});
+  out_["rest"] = measure_rest({{"listado", peer.str(), "/listado"},
+                               {"health", peer.str(), "/health"},
+                               {"buscar", peer.str(), buscar(name)}});
   return out_;
 }
 
@@ -215,8 +225,8 @@ void Bench::rest() {
   out_["rest"] = measure_rest({
       {"listado", small.url(), "/listado"},
       {"listado_10k", large.url(), "/listado"},
-      {"buscar_local", small.url(), "/buscar?archivo=file3.txt"},
-      {"buscar_remote", asker.url(), "/buscar?archivo=file3.txt"},
+      {"buscar_local", small.url(), buscar("file3.txt")},
+      {"buscar_remote", asker.url(), buscar("file3.txt")},
   });
   metrics_cost(*parse_http_url(small.url()));
 }
@@ -226,7 +236,7 @@ void Bench::rest() {
 // every 10 ms (a stress: the scrapes' own CPU competes on the same cores), alternated;
 // medians over the rounds.
 void Bench::metrics_cost(const HttpUrl& url) {
-  const std::string target = "/buscar?archivo=file3.txt";
+  const std::string target = buscar("file3.txt");
   constexpr std::array<int, 2> kIntervalsMs{1000, 10};
   std::vector<double> alone, alone_p99, scrape_ms;
   std::array<std::vector<double>, kIntervalsMs.size()> scraped, scraped_p99;

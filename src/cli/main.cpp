@@ -7,8 +7,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -22,6 +20,7 @@
 #include "core/uri.hpp"
 #include "http/client.hpp"
 #include "http/tls.hpp"
+#include "search/query.hpp"
 #include "search/reply.hpp"
 #include "transfer/client.hpp"
 #include "transfer/credentials.hpp"
@@ -241,18 +240,18 @@ std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::st
     std::fprintf(stderr, "p2p: bad name: '%s': %s\n", name.c_str(), admitted.error().why.c_str());
     return kBadName;
   }
-  std::string target = "/buscar?archivo=" + p2p::percent_encode_path(name);
-  for (const auto& e : exclude) target += "&exclude=" + p2p::percent_encode_path(e);
-  const auto r = rest_get(peer, target);
+  p2p::SearchQuery q;
+  q.name = name;
+  q.exclude = exclude;
+  const auto r = rest_get(peer, p2p::search_target(q));
   if (!r.ok() || r.status != 200) return report_http(r, peer.str());
-  std::string why;
-  auto reply = p2p::parse_search_reply(r.body, &why);
+  auto reply = p2p::parse_search_reply(r.body);
   if (!reply) {
     std::fprintf(stderr, "p2p: failed: %s answered something else: %s\n", peer.str().c_str(),
-                 why.c_str());
+                 reply.error().why.c_str());
     return kFailed;
   }
-  return *reply;
+  return std::move(reply).value();
 }
 
 int search(const std::string& name, const std::string& peer_text, bool json) {
@@ -262,18 +261,12 @@ int search(const std::string& name, const std::string& peer_text, bool json) {
   if (auto* code = std::get_if<int>(&found)) return *code;
   const auto& reply = std::get<p2p::SearchReply>(found);
   if (json) {
-    boost::json::object o{{"present", reply.present}};
-    if (reply.present) {
-      o["filename"] = reply.filename;
-      if (!reply.grpc_address.empty()) o["grpc_address"] = reply.grpc_address;
-      if (reply.has_size) o["size"] = reply.size;
-    }
-    std::printf("%s\n", boost::json::serialize(o).c_str());
+    std::printf("%s\n", p2p::search_reply_body(reply).c_str());
   } else if (reply.present) {
     std::printf("%s: at %s (%s)\n", reply.filename.empty() ? name.c_str() : reply.filename.c_str(),
                 reply.grpc_address.empty() ? "a peer that gave no gRPC address"
                                            : reply.grpc_address.c_str(),
-                reply.has_size ? p2p::cli::human_bytes(reply.size).c_str() : "size unknown");
+                reply.size ? p2p::cli::human_bytes(*reply.size).c_str() : "size unknown");
   } else {
     std::fprintf(stderr, "p2p: not found: no peer reachable from %s has '%s'\n",
                  peer->str().c_str(), name.c_str());

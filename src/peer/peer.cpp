@@ -11,8 +11,6 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <csignal>
 #include <stdexcept>
 #include <thread>
@@ -22,6 +20,7 @@
 #include "http/tls.hpp"
 #include "io/uring_probe.hpp"
 #include "peer/sd_notify.hpp"
+#include "search/announcement.hpp"
 #include "transfer/credentials.hpp"
 
 namespace p2p {
@@ -175,11 +174,9 @@ void Peer::write_metrics(metrics::Exposition& e) const {
 asio::awaitable<void> Peer::announce() {
   const std::string host = cfg_.advertise_host.empty() ? cfg_.ip : cfg_.advertise_host;
   const std::string scheme = cfg_.tls_cert.empty() ? "http://" : "https://";
-  const boost::json::object body{{"url", scheme + host_port(host, rest_endpoint_.port())},
-                                 {"grpc_address", host_port(host, grpc_port_)},
-                                 {"name", cfg_.name},
-                                 {"id", instance_id_}};
-  const std::string text = boost::json::serialize(body);
+  const std::string text =
+      announcement_body({scheme + host_port(host, rest_endpoint_.port()),
+                         host_port(host, grpc_port_), cfg_.name, instance_id_});
   asio::steady_timer timer(ctx_);
   auto retry = std::chrono::seconds(1);
   for (bool first = true; !stopping_; first = false) {

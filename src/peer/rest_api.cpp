@@ -5,12 +5,11 @@
 #include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <cctype>
-#include <charconv>
 
-#include "core/names.hpp"
 #include "core/uri.hpp"
 #include "peer/openapi.hpp"
+#include "search/announcement.hpp"
+#include "search/query.hpp"
 #include "search/reply.hpp"
 
 namespace p2p {
@@ -177,63 +176,13 @@ http::Response RestApi::listado(const http::Request& req) {
   return r;
 }
 
-namespace {
-
-// A query parameter that must be a whole number no larger than `max`; nullopt when absent
-// (or its %-escape is malformed, which leaves the default, as it always has).
-Result<std::optional<uint64_t>> number_param(std::string_view query, std::string_view key,
-                                             uint64_t max) {
-  const auto v = query_value(query, key);
-  if (!v || !v->has_value()) return std::nullopt;
-  const std::string& text = **v;
-  uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc{} || ptr != text.data() + text.size() || n > max)
-    return Problem{std::string(key) + " must be a whole number 0.." + std::to_string(max)};
-  return std::optional<uint64_t>(n);
-}
-
-bool valid_qid(std::string_view qid) {
-  if (qid.empty() || qid.size() > 64) return false;
-  for (char c : qid)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  return true;
-}
-
-}  // namespace
-
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
-  const std::string_view query = req.query();
-  const auto raw = query_value(query, "archivo");
-  if (!raw) co_return http::json_error(400, "the archivo parameter has a malformed %-escape");
-  if (!raw->has_value())
-    co_return http::json_error(400, "missing query parameter archivo (GET /buscar?archivo=NAME)");
-  auto name = admit_name(**raw, NameUse::lookup);
-  if (!name) co_return http::json_error(400, "invalid archivo: " + name.error().why);
-  SearchQuery q;
-  q.name = std::move(name).value();
-
-  const auto ttl = number_param(query, "ttl", 64);
-  const auto budget = number_param(query, "budget_ms", 600000);
-  if (!ttl || !budget) co_return http::json_error(400, (ttl ? budget : ttl).error().why);
-  if (ttl->has_value()) q.ttl = static_cast<uint32_t>(**ttl);
-  if (budget->has_value()) q.budget = std::chrono::milliseconds(**budget);
-  // A malformed qid is no qid, as before: the query is then simply not deduplicated.
-  if (auto qid = query_value(query, "qid"); qid && qid->has_value()) {
-    if (!valid_qid(**qid))
-      co_return http::json_error(400, "qid must be 1..64 letters, digits, - or _");
-    q.qid = std::move(**qid);
-  }
-  q.exclude = query_values(query, "exclude");
-
-  const SearchResult r = co_await search_.search(std::move(q), grpc_address_for(req));
-  if (!r.present) co_return json_ok(boost::json::object{{"present", false}});
-  boost::json::object o{{"present", true}, {"filename", r.filename}};
-  if (!r.grpc_address.empty()) o["grpc_address"] = r.grpc_address;
-  if (r.has_size) o["size"] = r.size;
-  if (!r.holder.empty()) o["via"] = r.holder;
-  if (!r.peer.empty()) o["peer"] = r.peer;
-  co_return json_ok(o);
+  auto q = parse_search_query(req.query());
+  if (!q) co_return http::json_error(400, q.error().why);
+  const SearchOutcome r = co_await search_.search(std::move(q).value(), grpc_address_for(req));
+  http::Response response;
+  response.body = search_reply_body(r.reply);
+  co_return response;
 }
 
 http::Response RestApi::peers_get() {
@@ -241,9 +190,8 @@ http::Response RestApi::peers_get() {
 }
 
 http::Response RestApi::peers_post(const http::Request& req) {
-  std::string why;
-  auto a = parse_announcement(req.body, &why);
-  if (!a) return http::json_error(400, "bad announcement: " + why);
+  auto a = parse_announcement(req.body);
+  if (!a) return http::json_error(400, "bad announcement: " + a.error().why);
   if (a->id == instance_id_) {
     return json_ok(boost::json::object{{"learned", false}, {"name", cfg_.name}});
   }

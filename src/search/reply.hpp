@@ -1,6 +1,7 @@
-// What peers send us, read with simdjson: answers to /buscar and announcements.
-// /buscar Understands our peers' replies and
-// the Python original's ({"filename":…,"present":…,"peer":…}, no grpc_address).
+// The /buscar reply (DESIGN.md section 4): this module owns its JSON both ways, built with
+// Boost.JSON by the peer that answers and read with simdjson by the peer or client that
+// asked. It reads our peers' replies and the Python original's
+// ({"filename":…,"present":…,"peer":…}, no grpc_address). A new field is one edit here.
 #pragma once
 
 #include <cstdint>
@@ -8,28 +9,25 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.hpp"
+
 namespace p2p {
 
 struct SearchReply {
   bool present = false;
-  std::string grpc_address;  // empty when the peer did not say (the Python original)
+  std::string grpc_address;  // empty with present: a Python-original holder gave none
   std::string filename;
-  uint64_t size = 0;
-  bool has_size = false;
-  std::string peer;  // the Python original's "peer" field, if any
+  std::optional<uint64_t> size;
+  std::string via;   // REST URL of the neighbour the hit came through; empty when local
+  std::string peer;  // the Python original's "peer" field, passed on
 };
 
-// nullopt (with *why) when the body is not a JSON object with a boolean "present".
-std::optional<SearchReply> parse_search_reply(std::string_view body, std::string* why = nullptr);
+// {"present":false} for a miss; a hit with the fields it has (filename, grpc_address, size,
+// via, peer), in that order.
+std::string search_reply_body(const SearchReply& r);
 
-// POST /peers: a peer announcing itself.
-struct Announcement {
-  std::string url;           // its REST URL, http://HOST:PORT
-  std::string grpc_address;  // HOST:PORT
-  std::string name;
-  std::string id;  // its instance id, so that a peer never learns itself
-};
-
-std::optional<Announcement> parse_announcement(std::string_view body, std::string* why = nullptr);
+// Fails when the body is not a JSON object with a boolean "present". Fields of the wrong type
+// are ignored, as a reply from another implementation may carry them.
+Result<SearchReply> parse_search_reply(std::string_view body);
 
 }  // namespace p2p

@@ -1,72 +1,90 @@
 // The distributed /buscar: the local index first, then the titular, the suplente and the
 // learned peers in turn, forwarding ttl and qid, until one holds the file or the deadline
-// passes.
+// passes. It owns the walk and the budget split; the messages are search/query.* and
+// search/reply.*, peer health is search/peer_set.*. How one peer is asked and what time it is
+// are injected, so the walk runs in simulated time in tests.
 #pragma once
 
 #include <array>
 #include <asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
-#include <vector>
 
 #include "core/config.hpp"
 #include "core/metrics.hpp"
+#include "core/uri.hpp"
 #include "http/client.hpp"
 #include "index/file_index.hpp"
 #include "search/peer_set.hpp"
+#include "search/query.hpp"
+#include "search/reply.hpp"
 #include "search/seen_queries.hpp"
 
 namespace p2p {
 
-struct SearchQuery {
-  std::string name;
-  std::optional<uint32_t> ttl;  // absent: a query from a client, which starts with cfg.ttl
-  std::string qid;              // empty: a new query, which gets a fresh id
-  std::optional<std::chrono::milliseconds> budget;  // the asker's remaining wait
-  std::vector<std::string> exclude;                 // holders (gRPC addresses) to skip
-};
-
-struct SearchResult {
-  bool present = false;
-  std::string grpc_address;  // empty with present: a Python-original holder gave none
-  std::string filename;
-  uint64_t size = 0;
-  bool has_size = false;
-  std::string holder;  // REST URL of the peer that answered, empty when local
-  std::string peer;    // the Python original's "peer" field, passed on
+// What a search came to: the reply the asker gets, and whether the deadline cut it short.
+struct SearchOutcome {
+  SearchReply reply;
   bool timed_out = false;
 };
 
 class DistributedSearch {
  public:
+  using Clock = std::chrono::steady_clock;
+  // One exchange with one peer: GET `target` from `peer`, answered by `deadline`. Arguments
+  // by value, so a coroutine owns them.
+  using AskPeer = std::function<asio::awaitable<http::ClientResponse>(
+      HttpUrl peer, std::string target, Clock::time_point deadline)>;
+  using Now = std::function<Clock::time_point()>;
+
+  DistributedSearch(const Config& cfg, FileIndex& index, PeerSet& peers, AskPeer ask,
+                    Now now = Clock::now);
+  // Asks peers through `client`, in real time.
   DistributedSearch(const Config& cfg, FileIndex& index, PeerSet& peers, http::Client& client);
 
   // `local_grpc_address`: this peer's gRPC address as the asker reaches it.
-  asio::awaitable<SearchResult> search(SearchQuery q, std::string local_grpc_address);
+  asio::awaitable<SearchOutcome> search(SearchQuery q, std::string local_grpc_address);
 
   // p2p_searches_total{outcome} (local, remote, miss, timeout) and
   // p2p_search_duration_seconds{outcome}.
   void write_metrics(metrics::Exposition& e) const;
 
-  // The query string of a forwarded /buscar (exposed for tests).
-  static std::string forward_target(const std::string& name, uint32_t ttl, const std::string& qid,
-                                    std::chrono::milliseconds budget,
-                                    const std::vector<std::string>& exclude);
+  // How one peer's answer counts.
+  enum class Verdict { failed, not_here, bad_reply, hit, hit_without_address };
+  struct Answer {
+    Verdict verdict;
+    SearchReply reply;  // with hit and hit_without_address
+    std::string why;    // with bad_reply
+  };
+  // `response` from `peer` to `q`; a hit on an excluded holder is not_here.
+  static Answer classify(const http::ClientResponse& response, const HttpUrl& peer,
+                         const SearchQuery& q);
+
+  // The time a peer may take: each but the last gets half of what is left (at least 100 ms),
+  // so a hung titular leaves time for the suplente.
+  static std::chrono::milliseconds attempt_budget(std::chrono::milliseconds left, bool last);
 
  private:
+  asio::awaitable<SearchOutcome> find(SearchQuery q, std::string local_grpc_address);
+  std::optional<SearchReply> answer_locally(const SearchQuery& q, std::string local_grpc_address);
+  bool already_seen(const SearchQuery& q, Clock::time_point now);
+  asio::awaitable<SearchOutcome> ask_peers(const SearchQuery& q, uint32_t ttl,
+                                           Clock::time_point start, Clock::time_point deadline);
+  asio::awaitable<Answer> ask_one(const HttpUrl& peer, const SearchQuery& q,
+                                  Clock::time_point deadline);
+
   const Config& cfg_;
   FileIndex& index_;
   PeerSet& peers_;
-  http::Client& client_;
+  AskPeer ask_;
+  Now now_;
   SeenQueries seen_;
 
-  asio::awaitable<SearchResult> find(SearchQuery q, std::string local_grpc_address);
   enum Outcome { kLocal, kRemote, kMiss, kTimeout, kOutcomes };
   std::array<metrics::DurationHistogram, kOutcomes> outcomes_;
 };
-
-// A fresh random query id (16 hex digits).
-std::string new_query_id();
 
 }  // namespace p2p

@@ -1,0 +1,31 @@
+#include <doctest/doctest.h>
+
+#include "search/announcement.hpp"
+
+using namespace p2p;
+
+TEST_CASE("announcements: parsed, rejected, and built as they are parsed") {
+  auto a = parse_announcement(
+      R"({"url":"http://0.0.0.0:8004","grpc_address":"0.0.0.0:50054","name":"P4","id":"x"})");
+  REQUIRE(a);
+  CHECK(a->url == "http://0.0.0.0:8004");
+  CHECK(a->grpc_address == "0.0.0.0:50054");
+  CHECK(a->name == "P4");
+  CHECK(a->id == "x");
+  const auto no_url = parse_announcement(R"({"name":"P4"})");
+  REQUIRE_FALSE(no_url);
+  CHECK(no_url.error().why.find("url") != std::string::npos);
+  CHECK_FALSE(parse_announcement(R"({"url":5})"));
+  CHECK_FALSE(parse_announcement("[]"));
+
+  const Announcement ours{"https://10.0.0.1:8001", "10.0.0.1:50051", "Peer1", "abc"};
+  CHECK(announcement_body(ours) ==
+        R"({"url":"https://10.0.0.1:8001","grpc_address":"10.0.0.1:50051","name":"Peer1",)"
+        R"("id":"abc"})");
+  auto back = parse_announcement(announcement_body(ours));
+  REQUIRE(back);
+  CHECK(back->url == ours.url);
+  CHECK(back->grpc_address == ours.grpc_address);
+  CHECK(back->name == ours.name);
+  CHECK(back->id == ours.id);
+}

@@ -1,0 +1,50 @@
+#include <doctest/doctest.h>
+
+#include "search/reply.hpp"
+
+using namespace p2p;
+
+TEST_CASE("replies: ours, the Python original's, and garbage") {
+  auto ours = parse_search_reply(
+      R"({"present":true,"grpc_address":"127.0.0.1:50053","filename":"d.txt","size":55})");
+  REQUIRE(ours);
+  CHECK(ours->present);
+  CHECK(ours->grpc_address == "127.0.0.1:50053");
+  CHECK(ours->size == 55u);
+  auto python = parse_search_reply(R"({"filename":"d.txt","present":true,"peer":"http://p:8000"})");
+  REQUIRE(python);
+  CHECK(python->grpc_address.empty());
+  CHECK(python->peer == "http://p:8000");
+  CHECK_FALSE(python->size);
+  CHECK(parse_search_reply(R"({"present":false})"));
+  CHECK_FALSE(parse_search_reply("not json"));
+  const auto no_present = parse_search_reply(R"({"grpc_address":"x"})");
+  REQUIRE_FALSE(no_present);
+  CHECK(no_present.error().why.find("present") != std::string::npos);
+  CHECK_FALSE(parse_search_reply(R"({"present":"yes"})"));
+  CHECK_FALSE(parse_search_reply("[]"));
+  // Another implementation's fields of other types are passed over, not fatal.
+  auto odd = parse_search_reply(R"({"present":true,"size":-1,"grpc_address":7,"extra":[1]})");
+  REQUIRE(odd);
+  CHECK_FALSE(odd->size);
+  CHECK(odd->grpc_address.empty());
+}
+
+TEST_CASE("the reply's bytes: a miss is present:false alone, a hit its fields in order") {
+  CHECK(search_reply_body({}) == R"({"present":false})");
+  CHECK(search_reply_body({false, "", "x", {}, "", ""}) == R"({"present":false})");
+  const SearchReply hit{true, "127.0.0.1:50053", "d.txt", 55, "http://127.0.0.1:8002", "P"};
+  CHECK(search_reply_body(hit) ==
+        R"({"present":true,"filename":"d.txt","grpc_address":"127.0.0.1:50053","size":55,)"
+        R"("via":"http://127.0.0.1:8002","peer":"P"})");
+  CHECK(search_reply_body({true, "", "d.txt", {}, "", ""}) ==
+        R"({"present":true,"filename":"d.txt"})");
+  auto back = parse_search_reply(search_reply_body(hit));
+  REQUIRE(back);
+  CHECK(back->present);
+  CHECK(back->grpc_address == hit.grpc_address);
+  CHECK(back->filename == hit.filename);
+  CHECK(back->size == hit.size);
+  CHECK(back->via == hit.via);
+  CHECK(back->peer == hit.peer);
+}
