@@ -49,9 +49,9 @@ TEST_CASE("bad queries say what to fix") {
   CHECK(why("") == "missing query parameter archivo (GET /buscar?archivo=NAME)");
   CHECK(why("archivo=%zz") == "the archivo parameter has a malformed %-escape");
   CHECK(why("archivo=..").find("invalid archivo: ") == 0);
-  CHECK(why("archivo=a&ttl=65") == "ttl must be 0..64 and budget_ms 0..600000");
-  CHECK(why("archivo=a&ttl=x") == "ttl must be 0..64 and budget_ms 0..600000");
-  CHECK(why("archivo=a&budget_ms=600001") == "ttl must be 0..64 and budget_ms 0..600000");
+  CHECK(why("archivo=a&ttl=65") == "ttl must be a whole number 0..64");
+  CHECK(why("archivo=a&ttl=x") == "ttl must be a whole number 0..64");
+  CHECK(why("archivo=a&budget_ms=600001") == "budget_ms must be a whole number 0..600000");
   CHECK(why("archivo=a&qid=a%20b") == "qid must be 1..64 letters, digits, - or _");
   CHECK(why("archivo=a&qid=" + std::string(65, 'q')) ==
         "qid must be 1..64 letters, digits, - or _");
