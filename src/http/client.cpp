@@ -25,6 +25,10 @@ ClientResponse failure(ClientResponse::Error e, std::string message) {
   return r;
 }
 
+ClientResponse timeout(const std::string& key) {
+  return failure(ClientResponse::Error::timeout, "no reply from " + key + " in time");
+}
+
 bool is_refusal(const std::error_code& ec) {
   return ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
          ec == asio::error::network_unreachable || ec == asio::error::host_not_found;
@@ -148,25 +152,25 @@ asio::awaitable<ClientResponse> Connection::exchange_on(Stream& stream, const st
 Client::Client(asio::any_io_executor ex, size_t max_body_bytes, size_t max_connections_per_peer)
     : ex_(std::move(ex)), max_body_(max_body_bytes), max_per_peer_(max_connections_per_peer) {}
 
-std::unique_ptr<Connection> Client::take(const std::string& key, bool& may_open) {
+std::optional<Client::Lease> Client::take_or_queue(const std::string& key, OpSignal& waiter) {
   std::lock_guard lock(mu_);
   auto& slots = peers_[key];
-  may_open = false;
   if (!slots.idle.empty()) {
-    auto c = std::move(slots.idle.back());
+    Lease lease{std::move(slots.idle.back()), false};
     slots.idle.pop_back();
-    return c;
+    return lease;
   }
   if (slots.open < max_per_peer_) {
     ++slots.open;
-    may_open = true;
+    return Lease{nullptr, true};
   }
-  return nullptr;
+  slots.waiting.push_back(&waiter);
+  return std::nullopt;
 }
 
 void Client::wake_one(PeerSlots& slots) {
   if (slots.waiting.empty()) return;
-  slots.waiting.front()->cancel();
+  slots.waiting.front()->notify(true);
   slots.waiting.pop_front();
 }
 
@@ -181,77 +185,90 @@ void Client::give_back(const std::string& key, std::unique_ptr<Connection> c) {
   wake_one(slots);
 }
 
+std::shared_ptr<asio::ssl::context> Client::tls_context() {
+  std::lock_guard lock(mu_);
+  if (!tls_) tls_ = client_tls_context("");
+  return tls_;
+}
+
+asio::awaitable<std::optional<Client::Lease>> Client::acquire(const std::string& key,
+                                                              asio::steady_timer& timer) {
+  for (;;) {
+    OpSignal woken(ex_);
+    if (auto lease = take_or_queue(key, woken)) co_return lease;
+    // Every connection to this peer is busy: wait for one to come back, within the deadline.
+    auto res = co_await (woken.wait() || timer.async_wait(use_nothrow));
+    const bool signalled = res.index() == 0 && std::get<0>(res);
+    {
+      // `woken` dies with this iteration: it must not stay in the queue.
+      std::lock_guard lock(mu_);
+      auto& slots = peers_[key];
+      const bool still_queued = std::erase(slots.waiting, &woken) > 0;
+      // A wake-up meant for us that we will not use goes to the next waiter.
+      if (!still_queued && !signalled) wake_one(slots);
+    }
+    // The deadline passed, or our caller cancelled us.
+    if (!signalled) co_return std::nullopt;
+  }
+}
+
+asio::awaitable<std::optional<ClientResponse>> Client::connect(Lease& lease, const HttpUrl& peer,
+                                                               const std::string& key,
+                                                               asio::steady_timer& timer) {
+  std::shared_ptr<asio::ssl::context> tls;
+  if (peer.tls) {
+    try {
+      tls = tls_context();
+    } catch (const std::exception& e) {
+      give_back(key, nullptr);
+      co_return failure(ClientResponse::Error::io, e.what());
+    }
+  }
+  lease.connection = std::make_unique<Connection>(ex_, max_body_, std::move(tls));
+  auto res = co_await (lease.connection->connect(peer) || timer.async_wait(use_nothrow));
+  if (res.index() == 0 && !std::get<0>(res)) co_return std::nullopt;
+  give_back(key, nullptr);
+  if (res.index() == 1) co_return timeout(key);
+  const auto ec = std::get<0>(res);
+  co_return failure(is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
+                    (lease.connection->tls() ? "TLS handshake with " : "cannot connect to ") + key +
+                        ": " + ec.message());
+}
+
+asio::awaitable<ClientResponse> Client::exchange(Lease lease, const std::string& key,
+                                                 const std::string& wire, asio::steady_timer& timer,
+                                                 bool& stale) {
+  stale = false;
+  bool reusable = false, nothing_back = false;
+  auto res = co_await (lease.connection->exchange(wire, reusable, nothing_back) ||
+                       timer.async_wait(use_nothrow));
+  if (res.index() == 1) {
+    give_back(key, nullptr);
+    co_return timeout(key);
+  }
+  ClientResponse r = std::move(std::get<0>(res));
+  give_back(key, r.ok() && reusable ? std::move(lease.connection) : nullptr);
+  stale = !r.ok() && !lease.fresh && nothing_back;
+  co_return r;
+}
+
 asio::awaitable<ClientResponse> Client::request(HttpUrl peer, std::string method,
                                                 std::string target, std::string body,
                                                 std::chrono::steady_clock::time_point deadline) {
   const std::string key = peer.str();
   const std::string wire = request_text(peer, method, target, body);
-  std::shared_ptr<asio::ssl::context> tls;
-  if (peer.tls) {
-    std::lock_guard lock(mu_);
-    try {
-      if (!tls_) tls_ = client_tls_context("");
-    } catch (const std::exception& e) {
-      co_return failure(ClientResponse::Error::io, e.what());
-    }
-    tls = tls_;
-  }
-  const auto timeout = [&] {
-    return failure(ClientResponse::Error::timeout, "no reply from " + key + " in time");
-  };
   asio::steady_timer timer(ex_);
   timer.expires_at(deadline);
-  for (int attempt = 0; attempt < 2;) {
-    bool fresh = false;
-    std::unique_ptr<Connection> c = take(key, fresh);
-    if (!c && !fresh) {
-      // Every connection to this peer is busy: wait for one, within the deadline.
-      asio::steady_timer wait(ex_);
-      wait.expires_at(deadline);
-      {
-        std::lock_guard lock(mu_);
-        peers_[key].waiting.push_back(&wait);
-      }
-      auto [ec] = co_await wait.async_wait(use_nothrow);
-      bool deadline_passed = !ec;
-      {
-        // Whatever woke us (give_back, the deadline, or our caller cancelling), the timer
-        // dies with this scope: it must not stay in the queue.
-        std::lock_guard lock(mu_);
-        auto& slots = peers_[key];
-        const bool still_queued = std::erase(slots.waiting, &wait) > 0;
-        // A wake-up meant for us that we will not use goes to the next waiter.
-        if (!still_queued && deadline_passed) wake_one(slots);
-        deadline_passed = deadline_passed || Clock::now() >= deadline;
-      }
-      if (deadline_passed) co_return timeout();
-      continue;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto lease = co_await acquire(key, timer);
+    if (!lease) co_return timeout(key);
+    if (lease->fresh) {
+      if (auto failed = co_await connect(*lease, peer, key, timer)) co_return std::move(*failed);
     }
-    if (fresh) {
-      c = std::make_unique<Connection>(ex_, max_body_, tls);
-      auto res = co_await (c->connect(peer) || timer.async_wait(use_nothrow));
-      if (res.index() == 1 || std::get<0>(res)) {
-        give_back(key, nullptr);
-        if (res.index() == 1) co_return timeout();
-        const auto ec = std::get<0>(res);
-        co_return failure(
-            is_refusal(ec) ? ClientResponse::Error::refused : ClientResponse::Error::io,
-            (c->tls() ? "TLS handshake with " : "cannot connect to ") + key + ": " + ec.message());
-      }
-    }
-    ++attempt;
-    bool reusable = false, nothing_back = false;
-    auto res =
-        co_await (c->exchange(wire, reusable, nothing_back) || timer.async_wait(use_nothrow));
-    if (res.index() == 1) {
-      give_back(key, nullptr);
-      co_return timeout();
-    }
-    ClientResponse r = std::move(std::get<0>(res));
-    give_back(key, r.ok() && reusable ? std::move(c) : nullptr);
-    // A kept-alive connection the peer had closed meanwhile: try once on a fresh one.
-    if (!r.ok() && !fresh && nothing_back) continue;
-    co_return r;
+    bool stale = false;
+    ClientResponse r = co_await exchange(std::move(*lease), key, wire, timer, stale);
+    // A kept-alive connection the peer had closed meanwhile: try once more.
+    if (!stale) co_return r;
   }
   co_return failure(ClientResponse::Error::io, "connection to " + key + " failed");
 }

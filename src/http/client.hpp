@@ -14,11 +14,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/uri.hpp"
+#include "io/op_signal.hpp"
 
 namespace p2p::http {
 
@@ -97,15 +99,35 @@ class Client {
   }
 
  private:
+  // A connection to use: a pooled one, or (fresh) a slot to open a new one in.
+  struct Lease {
+    std::unique_ptr<Connection> connection;
+    bool fresh = false;
+  };
   struct PeerSlots {
     size_t open = 0;
     std::vector<std::unique_ptr<Connection>> idle;
-    std::deque<asio::steady_timer*> waiting;
+    // Requests waiting for a connection to this peer, oldest first. A signal keeps a
+    // wake-up that arrives before its waiter waits, and is safe from any thread.
+    std::deque<OpSignal*> waiting;
   };
-  // A connection to `key`: an idle one, a new one within the limit, or null to wait.
-  std::unique_ptr<Connection> take(const std::string& key, bool& may_open);
+
+  // The steps of one request, each within the deadline `timer` runs to.
+  asio::awaitable<std::optional<Lease>> acquire(const std::string& key, asio::steady_timer& timer);
+  asio::awaitable<std::optional<ClientResponse>> connect(Lease& lease, const HttpUrl& peer,
+                                                         const std::string& key,
+                                                         asio::steady_timer& timer);
+  asio::awaitable<ClientResponse> exchange(Lease lease, const std::string& key,
+                                           const std::string& wire, asio::steady_timer& timer,
+                                           bool& stale);
+
+  // A lease now, or none and `waiter` queued (under one lock, so no give_back slips
+  // between the two).
+  std::optional<Lease> take_or_queue(const std::string& key, OpSignal& waiter);
   void give_back(const std::string& key, std::unique_ptr<Connection> c);  // null: closed
   void wake_one(PeerSlots& slots);
+  // The TLS context an https peer is called with (created on first use).
+  std::shared_ptr<asio::ssl::context> tls_context();
 
   asio::any_io_executor ex_;
   size_t max_body_;

@@ -5,6 +5,7 @@
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/v6_only.hpp>
@@ -83,7 +84,7 @@ asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket, metrics::Co
 }  // namespace
 
 Server::Server(asio::io_context& ctx, Handler handler, ServerLimits limits)
-    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(ctx) {}
+    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(asio::make_strand(ctx)) {}
 
 asio::ip::tcp::endpoint Server::listen(const std::string& ip, uint16_t port) {
   const asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), port);
@@ -95,11 +96,15 @@ asio::ip::tcp::endpoint Server::listen(const std::string& ip, uint16_t port) {
   return acceptor_.local_endpoint();
 }
 
-void Server::start() { asio::co_spawn(ctx_, accept_loop(), asio::detached); }
+// The acceptor lives on its strand: stop() may come from any thread while the accept loop
+// runs on another.
+void Server::start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
 
 void Server::stop() {
-  std::error_code ignored;
-  acceptor_.close(ignored);
+  asio::dispatch(acceptor_.get_executor(), [this] {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+  });
 }
 
 asio::awaitable<void> Server::accept_loop() {

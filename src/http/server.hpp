@@ -45,7 +45,7 @@ class Server {
   // Starts accepting on the io_context.
   void start();
 
-  // Stops accepting; connections already open finish their current request.
+  // Stops accepting (from any thread); connections already open finish their current request.
   void stop();
 
   size_t connections() const { return connections_->load(std::memory_order_relaxed); }

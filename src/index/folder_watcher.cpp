@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -52,11 +55,15 @@ ssize_t read_event(const char* p, std::set<std::string>& pending, bool& rescan,
 }  // namespace
 
 FolderWatcher::FolderWatcher(asio::any_io_executor ex, FileIndex& index)
-    : index_(index), fd_(ex, watch_folder(index.folder())) {}
+    : index_(index), fd_(asio::make_strand(ex), watch_folder(index.folder())) {}
+
+void FolderWatcher::start() { asio::co_spawn(fd_.get_executor(), run(), asio::detached); }
 
 void FolderWatcher::stop() {
-  std::error_code ignored;
-  fd_.close(ignored);
+  asio::dispatch(fd_.get_executor(), [this] {
+    std::error_code ignored;
+    fd_.close(ignored);
+  });
 }
 
 asio::awaitable<void> FolderWatcher::run() {

@@ -5,6 +5,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/strand.hpp>
 #include <chrono>
 
 #include "index/file_index.hpp"
@@ -16,14 +17,17 @@ class FolderWatcher {
   // Throws std::system_error when inotify cannot watch the folder.
   FolderWatcher(asio::any_io_executor ex, FileIndex& index);
 
-  // Runs until the descriptor is closed by stop().
-  asio::awaitable<void> run();
+  // Watches on its own strand until stop(), which may be called from any thread: the
+  // descriptor is only ever touched on that strand.
+  void start();
   void stop();
 
   // How long events are gathered before the index is refreshed.
   static constexpr std::chrono::milliseconds kSettle{50};
 
  private:
+  asio::awaitable<void> run();
+
   FileIndex& index_;
   asio::posix::stream_descriptor fd_;
 };

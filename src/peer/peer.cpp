@@ -53,7 +53,7 @@ Peer::Peer(Config cfg)
       signals_(ctx_, SIGINT, SIGTERM) {}
 
 Peer::~Peer() {
-  if (stopper_.joinable()) stopper_.join();
+  if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
 }
 
 void Peer::start_grpc() {
@@ -133,7 +133,7 @@ int Peer::run() {
                cfg_.peer_titular ? cfg_.peer_titular->str() : "none",
                cfg_.peer_suplente ? cfg_.peer_suplente->str() : "none");
 
-  asio::co_spawn(ctx_, watcher_.run(), asio::detached);
+  watcher_.start();
   asio::co_spawn(ctx_, announce(), asio::detached);
   http_.start();
   signals_.async_wait([this](const std::error_code& ec, int sig) {
@@ -152,6 +152,7 @@ int Peer::run() {
   for (uint32_t i = 1; i < cfg_.threads; ++i) extra.emplace_back([this] { ctx_.run(); });
   ctx_.run();
   for (auto& t : extra) t.join();
+  if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
   spdlog::info("Stopped");
   return 0;
 }
@@ -211,27 +212,37 @@ void Peer::shutdown() {
   // Health checks see NOT_SERVING for the whole grace period, so balancers and probes
   // send new work elsewhere while transfers in flight finish.
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  asio::co_spawn(ctx_, drain_and_stop(), asio::detached);
+}
+
+asio::awaitable<void> Peer::drain_and_stop() {
   // Transfers in flight get the grace period to finish while the server, still accepting,
   // answers new ones UNAVAILABLE itself (after grpc::Server::Shutdown a new call would be
-  // cancelled instead). They need the io_context running: wait on another thread.
-  stopper_ = std::thread([this] {
-    const auto grace = std::chrono::milliseconds(cfg_.shutdown_grace_ms);
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    if (const size_t n = files_.active_transfers())
-      spdlog::info("Waiting up to {} ms for {} transfers in flight", grace.count(), n);
-    while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (const size_t n = files_.active_transfers()) {
-      spdlog::warn("Stopping {} transfers still running after {} ms", n, grace.count());
-      files_.abort_transfers();
-      const auto last = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < last)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    // What is still stuck (a receiver that stopped reading) is cancelled by gRPC.
+  // cancelled instead).
+  const auto grace = std::chrono::milliseconds(cfg_.shutdown_grace_ms);
+  if (const size_t n = files_.active_transfers())
+    spdlog::info("Waiting up to {} ms for {} transfers in flight", grace.count(), n);
+  co_await transfers_end(grace);
+  if (const size_t n = files_.active_transfers()) {
+    spdlog::warn("Stopping {} transfers still running after {} ms", n, grace.count());
+    files_.abort_transfers();
+    co_await transfers_end(std::chrono::seconds(1));
+  }
+  // What is still stuck (a receiver that stopped reading) is cancelled by gRPC. Shutdown
+  // blocks while those calls end on the io_context: it gets a thread of its own.
+  grpc_shutdown_ = std::thread([this] {
     grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     ctx_.stop();
   });
+}
+
+asio::awaitable<void> Peer::transfers_end(std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  asio::steady_timer poll(ctx_);
+  while (files_.active_transfers() > 0 && std::chrono::steady_clock::now() < deadline) {
+    poll.expires_after(std::chrono::milliseconds(20));
+    co_await poll.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
 }
 
 }  // namespace p2p

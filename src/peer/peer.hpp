@@ -32,6 +32,11 @@ class Peer {
 
  private:
   void shutdown();
+  // Lets transfers in flight finish within the grace period, then stops the servers and
+  // the io_context.
+  asio::awaitable<void> drain_and_stop();
+  // Returns once no transfer runs or `bound` has passed.
+  asio::awaitable<void> transfers_end(std::chrono::milliseconds bound);
   void start_grpc();
   // Tells the titular and suplente about this peer, at start and every kAnnounceEvery.
   asio::awaitable<void> announce();
@@ -55,7 +60,9 @@ class Peer {
   uint16_t grpc_port_ = 0;
   std::atomic<bool> stopping_{false};
   asio::signal_set signals_;
-  std::thread stopper_;
+  // Only for grpc::Server::Shutdown, which blocks until the calls in flight end (and those
+  // need the io_context running).
+  std::thread grpc_shutdown_;
 };
 
 }  // namespace p2p

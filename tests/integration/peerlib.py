@@ -1,6 +1,10 @@
 """Starts real p2p-peer processes on loopback for the integration tests and talks to them.
 
 Ports are 0 in every config; the peer logs the ports it got and this module reads them.
+P2P_TEST_THREADS=N runs every peer with `threads: N` unless a test sets threads itself.
+
+A test waits for what it depends on, with a bound, never for a fixed time: a file it
+wrote is searchable once wait_listed() sees it; a log line is there once wait_log() has it.
 """
 import json
 import os
@@ -33,6 +37,7 @@ class Peer:
             with open(os.path.join(self.dir, fname), "wb") as f:
                 f.write(data if isinstance(data, bytes) else data.encode())
         cfg = {"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": self.dir, "name": name}
+        cfg.update(test_threads())
         cfg.update(extra or {})
         self.config = os.path.join(self.tmp, name + ".json")
         with open(self.config, "w") as f:
@@ -123,6 +128,33 @@ class Peer:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+def test_threads():
+    """{"threads": N} when P2P_TEST_THREADS asks for N io_context threads, else {}."""
+    n = os.environ.get("P2P_TEST_THREADS")
+    return {"threads": int(n)} if n else {}
+
+
+def listed(peer):
+    """The names in the peer's /listado."""
+    return {f["name"] for f in peer.get("/listado")[1]}
+
+
+def wait_listed(peer, *names, timeout=10):
+    """Whether the peer lists every one of `names` within `timeout` s. A file written into
+    a running peer's folder is indexed once its watcher has settled (50 ms), not at once."""
+    return wait_until(lambda: set(names) <= listed(peer), timeout=timeout)
+
+
+def wait_log(peer, pattern, count=1, timeout=10):
+    """The peer's log lines containing `pattern` (a str; or a compiled regex, searched), once
+    there are at least `count` of them, or those seen when `timeout` s pass. Lines are read
+    from the peer's stderr by another thread: one logged before an answer may arrive after."""
+    match = pattern.search if isinstance(pattern, re.Pattern) else (lambda line: pattern in line)
+    found = lambda: [line for line in list(peer.lines) if match(line)]
+    wait_until(lambda: len(found()) >= count, timeout=timeout)
+    return found()
 
 
 def _has_grpc():

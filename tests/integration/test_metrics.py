@@ -217,7 +217,12 @@ class Metrics(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as cm:
                 stub.Upload(chunks("subido.bin", upload), timeout=10)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.ALREADY_EXISTS)
-        after = Scrape(self.holder)
+        # A call's status reaches the client before gRPC releases it on the peer (OnDone),
+        # and only then does it stop counting as active.
+        scrapes = []
+        wait_until(lambda: scrapes.append(Scrape(self.holder)) or scrapes[-1].get("p2p_grpc_transfers_active") == 0,
+                   timeout=10)
+        after = scrapes[-1]
 
         def moved(name, **labels):
             return after.get(name, **labels) - before.get(name, **labels)

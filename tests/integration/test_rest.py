@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import PEER_BIN, Peer, raw_exchange, split_responses, wait_until  # noqa: E402
+from peerlib import PEER_BIN, Peer, listed, raw_exchange, split_responses, wait_until  # noqa: E402
 
 
 class RestApi(unittest.TestCase):
@@ -128,10 +128,9 @@ class RestApi(unittest.TestCase):
     def test_new_file_is_listed_within_one_second(self):
         start = time.monotonic()
         self.peer.write("fresh.txt", "new")
-        names = lambda: {f["name"] for f in self.peer.get("/listado")[1]}
-        self.assertTrue(wait_until(lambda: "fresh.txt" in names(), timeout=1.0))
+        self.assertTrue(wait_until(lambda: "fresh.txt" in listed(self.peer), timeout=1.0))
         os.remove(os.path.join(self.peer.dir, "fresh.txt"))
-        self.assertTrue(wait_until(lambda: "fresh.txt" not in names(), timeout=1.0))
+        self.assertTrue(wait_until(lambda: "fresh.txt" not in listed(self.peer), timeout=1.0))
         self.assertLess(time.monotonic() - start, 2.0)
 
     def test_many_connections(self):

@@ -16,9 +16,12 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, wait_listed, wait_log, wait_until  # noqa: E402
 
 TIMEOUT_MS = 1000
+# A search that did not wait for a dead or hung neighbour's timeout. A fixed few
+# milliseconds would measure the machine (ASan, TSan, two loaded cores), not the peer.
+FAST_MS = TIMEOUT_MS / 2
 
 
 def timed_get(peer, path):
@@ -93,11 +96,11 @@ class ThreePeers(unittest.TestCase):
         self.p2.proc.wait()
         status, body, ms = timed_get(self.p1, "/buscar?archivo=documento3.txt")
         self.assertTrue(body["present"])
-        self.assertLessEqual(ms, 50)
+        self.assertLessEqual(ms, FAST_MS)
         for _ in range(5):
             _, body, ms = timed_get(self.p1, "/buscar?archivo=documento3.txt")
             self.assertTrue(body["present"])
-            self.assertLessEqual(ms, 50)
+            self.assertLessEqual(ms, FAST_MS)
         _, health = self.p1.get("/health")
         titular = [p for p in health["peers"] if p["role"] == "titular"][0]
         self.assertGreater(titular["failures"], 0)
@@ -111,7 +114,7 @@ class ThreePeers(unittest.TestCase):
             for _ in range(5):
                 _, body, ms = timed_get(self.p1, "/buscar?archivo=documento3.txt")
                 self.assertTrue(body["present"])
-                self.assertLess(ms, 100)
+                self.assertLess(ms, FAST_MS)
             _, peers = self.p1.get("/peers")
             states = {p["role"]: p["state"] for p in peers["peers"]}
             self.assertEqual(states["titular"], "open")
@@ -175,11 +178,11 @@ class Ring(unittest.TestCase):
             self.assertTrue(wait_until(lambda: all(x.get("/peers")[1]["peers"] for x in p), timeout=5))
             status, body = p[4].get("/buscar?archivo=nowhere.txt&ttl=20&qid=ringquery1")
             self.assertEqual(body, {"present": False})
-            for x in p:
-                forwards = [l for l in x.lines if "[qid ringquery1]" in l and "forwarding" in l]
-                self.assertLessEqual(len(forwards), 1, (x.name, forwards))
-            handled = sum(1 for x in p for l in x.lines if "[qid ringquery1]" in l and "forwarding" in l)
-            self.assertEqual(handled, 5)  # the query reached every peer
+            # Each peer logs its forwarding before it answers: wait until every one has.
+            forwarding = re.compile(r"\[qid ringquery1\].*forwarding")
+            forwards = {x.name: wait_log(x, forwarding) for x in p}
+            for name, lines in forwards.items():
+                self.assertEqual(len(lines), 1, (name, lines))  # the query reached every peer, once
         finally:
             net.close()
 
@@ -287,6 +290,9 @@ class HolderFailsMidway(unittest.TestCase):
             for p in (first, second):
                 with open(os.path.join(p.dir, "big.iso"), "wb") as f:
                     f.truncate(size)  # sparse: large and cheap
+            # The asker's search finds them once the holders' watchers have indexed them.
+            for p in (first, second):
+                self.assertTrue(wait_listed(p, "big.iso"), p.name)
             asker = net.add("Asker", titular=first, suplente=second)
             with tempfile.TemporaryDirectory() as out:
                 proc = subprocess.Popen([CLI_BIN, "get", "big.iso", "--peer", asker.url, "-o", out],

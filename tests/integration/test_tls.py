@@ -3,6 +3,7 @@ with openssl; clients we did not write (urllib's ssl, grpcio) and ours (p2p, pee
 search over https); plaintext clients against a TLS peer fail cleanly and fast."""
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -17,7 +18,7 @@ import urllib.request
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, PEER_BIN, Peer, raw_exchange, split_responses, wait_until  # noqa: E402
+from peerlib import CLI_BIN, PEER_BIN, Peer, raw_exchange, split_responses, wait_log  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 
@@ -175,8 +176,7 @@ class Tls(unittest.TestCase):
         titular = [p for p in self.https(doubter, "/peers")[1]["peers"] if p["role"] == "titular"][0]
         self.assertGreater(titular["failures"], 0)
         # (Logged before the answer; read from its stderr by another thread.)
-        self.assertTrue(wait_until(lambda: any("TLS handshake" in line for line in doubter.lines), timeout=5),
-                        doubter.lines[-5:])
+        self.assertTrue(wait_log(doubter, "TLS handshake"), doubter.lines[-5:])
 
     def test_certificate_for_another_host_is_refused(self):
         impostor = self.start("Impostor", files={"lejano.txt": "falso"},
@@ -188,8 +188,7 @@ class Tls(unittest.TestCase):
         # Our own client refuses it too: a search through it finds nothing.
         asker = self.start("Wary", peer_titular=f"https://127.0.0.1:{impostor.rest_port}")
         self.assertEqual(self.https(asker, "/buscar?archivo=lejano.txt"), (200, {"present": False}))
-        self.assertTrue(wait_until(lambda: any("TLS handshake" in line for line in asker.lines), timeout=5),
-                        asker.lines[-5:])
+        self.assertTrue(wait_log(asker, "TLS handshake"), asker.lines[-5:])
         r = subprocess.run([CLI_BIN, "get", "lejano.txt", "--from", f"127.0.0.1:{impostor.grpc_port}",
                             "--ca", self.ca, "-o", self.pki], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 6, r.stderr)
@@ -210,8 +209,7 @@ class Tls(unittest.TestCase):
 
     def test_plain_http_neighbour_is_warned_about(self):
         p = self.start("Mixed", peer_titular="http://127.0.0.1:9")
-        self.assertTrue(wait_until(lambda: any("WARN" in line and "plain http" in line for line in p.lines),
-                                   timeout=5), p.lines)
+        self.assertTrue(wait_log(p, re.compile(r"WARN.*plain http")), p.lines)
 
     def test_tls_config_errors(self):
         for extra, code, words in (({"tls_key": None}, 2, "tls_key"),

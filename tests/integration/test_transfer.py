@@ -2,6 +2,7 @@
 status, hostile names, cancellation, and the p2p command end to end."""
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, wait_log, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 CHUNK = 65536
@@ -188,8 +189,8 @@ class Transfers(unittest.TestCase):
         # ...and is gone once it is cancelled.
         self.assertTrue(wait_until(lambda: folder_state(self.peer.dir) == before, timeout=5),
                         folder_state(self.peer.dir))
-        self.assertTrue(wait_until(lambda: any("Upload cancelled.bin finished" in l and "cancelled" in l
-                                               for l in self.peer.lines), timeout=5))
+        self.assertTrue(wait_log(self.peer, re.compile(r"Upload cancelled\.bin finished.*cancelled")),
+                        self.peer.lines[-5:])
 
     def test_abandoned_download_is_freed(self):
         data = os.urandom(8 * 1024 * 1024)
@@ -197,8 +198,7 @@ class Transfers(unittest.TestCase):
         call = self.stub.Download(pb2.DownloadRequest(filename="abandon.bin"), timeout=30)
         next(call)
         call.cancel()
-        self.assertTrue(wait_until(lambda: any("Download abandon.bin finished" in l for l in self.peer.lines),
-                                   timeout=5))
+        self.assertTrue(wait_log(self.peer, "Download abandon.bin finished"), self.peer.lines[-5:])
         self.assertEqual(self.download("abandon.bin"), data)
 
 
@@ -289,7 +289,7 @@ class Shutdown(unittest.TestCase):
             slow = stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=30)
             next(slow)  # a transfer in flight keeps the server in its grace period
             peer.signal(signal.SIGTERM)
-            self.assertTrue(wait_until(lambda: any("shutting down" in l for l in peer.lines), timeout=5))
+            self.assertTrue(wait_log(peer, "shutting down"), peer.lines[-5:])
             with self.assertRaises(grpc.RpcError) as cm:
                 list(stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=5))
             self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)

@@ -1,14 +1,16 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
+#include <vector>
 
 #include "content/sha256.hpp"
 #include "core/names.hpp"
@@ -27,7 +29,7 @@ bool watch_until(FileIndex& index, const std::function<void()>& change,
                  const std::function<bool()>& done) {
   asio::io_context ctx;
   FolderWatcher watcher(ctx.get_executor(), index);
-  asio::co_spawn(ctx, watcher.run(), asio::detached);
+  watcher.start();
   asio::steady_timer poll(ctx);
   const auto start = std::chrono::steady_clock::now();
   bool held = false;
@@ -200,4 +202,28 @@ TEST_CASE("manifests: attached to the version they were computed for, dropped wh
   index.refresh("a.bin");
   CHECK_FALSE(index.snapshot()->find("a.bin")->manifest);
   CHECK(changes == before + 1);
+}
+
+TEST_CASE("the watcher runs on a many-threaded io_context and stops from another thread") {
+  TempDir d;
+  FileIndex index(d.path);
+  index.rescan();
+  asio::io_context ctx(4);
+  auto work = asio::make_work_guard(ctx);
+  FolderWatcher watcher(ctx.get_executor(), index);
+  watcher.start();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { ctx.run(); });
+  d.write("seen.txt", "abc");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!index.find("seen.txt") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(index.find("seen.txt"));
+  // Closed on the watcher's strand, whatever its coroutine is doing on the other threads;
+  // with the coroutine gone, only the guard keeps the io_context running.
+  watcher.stop();
+  d.write("more.txt", "x");
+  work.reset();
+  for (auto& t : threads) t.join();
+  CHECK(ctx.stopped());
 }
