@@ -149,7 +149,7 @@ struct Swarm::State {
 
   UniqueFd dir;   // DIR: every name below is opened relative to it
   UniqueFd part;  // DIR/.p2p-part-NAME, locked while the download runs
-  std::string part_name, state_name, state_temp;
+  std::string part_name, state_name, state_temp;  // .p2p-part-NAME, .p2p-state-NAME, a temp
 
   std::mutex save_mu;
   Clock::time_point last_save{};
@@ -235,9 +235,9 @@ Result<void, SwarmFailure> Swarm::open_part() {
                         "invalid file name '" + name_ +
                             "': " + std::string(problem.empty() ? "reserved prefix" : problem)};
   st.part_name = std::string(kPartPrefix) + name_;
-  st.state_name = st.part_name + std::string(kStateSuffix);
-  st.state_temp = st.state_name + ".tmp";
-  if (st.state_temp.size() > 255)
+  st.state_name = std::string(kStatePrefix) + name_;
+  st.state_temp = std::string(kTempPrefix) + "state-" + name_;
+  if (std::max({st.part_name.size(), st.state_name.size(), st.state_temp.size()}) > 255)
     return SwarmFailure{Kind::invalid, "file name '" + name_ +
                                            "' is too long to download: its part file's name "
                                            "would pass 255 bytes"};
@@ -498,6 +498,12 @@ Result<std::filesystem::path, SwarmFailure> Swarm::finish() {
         Kind::did_not_verify,
         "data did not verify: every piece matched, but the whole file's SHA-256 is " +
             to_hex((*hashed)->sha256) + ", not " + to_hex(manifest_.sha256)};
+  // What is renamed is a name, what was verified a descriptor: they must still be one file.
+  struct stat ours, named;
+  if (::fstat(st.part.get(), &ours) != 0 ||
+      ::fstatat(st.dir.get(), st.part_name.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+      ours.st_dev != named.st_dev || ours.st_ino != named.st_ino)
+    return SwarmFailure{Kind::io, "'" + st.part_name + "' was replaced during the download"};
   const unsigned flags = options_.force ? 0 : RENAME_NOREPLACE;
   if (::renameat2(st.dir.get(), st.part_name.c_str(), st.dir.get(), name_.c_str(), flags) != 0) {
     if (errno == EEXIST)

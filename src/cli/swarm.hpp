@@ -1,7 +1,7 @@
 // A multi-source download of one file whose manifest is known: every holder fetches runs of
 // pieces at once, each piece is verified before it is written into DIR/.p2p-part-NAME, and
 // the whole file is checked before it is renamed to NAME. A record of the verified pieces,
-// DIR/.p2p-part-NAME.state, lets the next download of the same content fetch only what is
+// DIR/.p2p-state-NAME, lets the next download of the same content fetch only what is
 // missing. Holders are reached through PieceSource, so the engine is tested without sockets.
 #pragma once
 
@@ -23,8 +23,9 @@
 
 namespace p2p {
 
+// Prefixes, not suffixes: no NAME's part file can be another NAME's record.
 inline constexpr std::string_view kPartPrefix = ".p2p-part-";
-inline constexpr std::string_view kStateSuffix = ".state";
+inline constexpr std::string_view kStatePrefix = ".p2p-state-";
 
 // One holder of the file.
 class PieceSource {

@@ -172,7 +172,7 @@ fs::path part_of(const testing::TempDir& d, const std::string& name) {
   return d.path / (std::string(kPartPrefix) + name);
 }
 fs::path state_of(const testing::TempDir& d, const std::string& name) {
-  return d.path / (std::string(kPartPrefix) + name + std::string(kStateSuffix));
+  return d.path / (std::string(kStatePrefix) + name);
 }
 
 // Runs `s`, which must put `data` at `file`.
@@ -487,4 +487,19 @@ TEST_CASE("no holders: unavailable") {
   auto r = s.run();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().kind == Kind::unavailable);
+}
+
+TEST_CASE("a part file replaced during the download is not renamed into place") {
+  testing::TempDir d;
+  const std::string data = random_bytes(2 * kPiece, 16);
+  Holders h(data);
+  h.add(gated([&] {
+    d.write("other", "not the download");
+    fs::rename(d.path / "other", part_of(d, "f.bin"));
+  }));
+  Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources));
+  auto r = s.run();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == Kind::io);
+  CHECK_FALSE(fs::exists(d.path / "f.bin"));
 }
