@@ -503,3 +503,34 @@ TEST_CASE("a part file replaced during the download is not renamed into place") 
   CHECK(r.error().kind == Kind::io);
   CHECK_FALSE(fs::exists(d.path / "f.bin"));
 }
+
+TEST_CASE("the record is kept current while the download runs, so a crash resumes too") {
+  testing::TempDir d;
+  const std::string data = random_bytes(16 * kPiece, 17);
+  const Manifest m = manifest_of(data);
+  const fs::path crash = d.path / "crash";
+  fs::create_directory(crash);
+  uint64_t verified_at_crash = 0;
+  {
+    Holders h(data);
+    h.add();
+    SwarmOptions o = with_progress([&](size_t, uint64_t verified, uint64_t total) {
+      // What a crash here would leave on disk: the part file and the record as they are.
+      if (verified_at_crash == 0 && verified >= total / 2) {
+        verified_at_crash = verified;
+        fs::copy_file(part_of(d, "f.bin"), crash / part_of(d, "f.bin").filename());
+        fs::copy_file(state_of(d, "f.bin"), crash / state_of(d, "f.bin").filename());
+      }
+    });
+    o.state_interval = std::chrono::milliseconds(0);
+    Swarm s(m, "f.bin", d.path, std::move(h.sources), o);
+    expect_downloaded(s, d.path / "f.bin", data);
+  }
+  REQUIRE(verified_at_crash > 0);
+  Holders h(data);
+  Tally& t = h.add();
+  Swarm s(m, "f.bin", crash, std::move(h.sources));
+  expect_downloaded(s, crash / "f.bin", data);
+  CHECK(s.pieces_resumed() * kPiece == verified_at_crash);
+  CHECK(t.bytes == data.size() - verified_at_crash);
+}
