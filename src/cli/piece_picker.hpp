@@ -35,6 +35,8 @@ class PiecePicker {
 
   bool done(uint64_t i) const { return done_[i]; }
   bool complete() const { return remaining_ == 0; }
+  // No piece is left that nobody fetches: a pick now is a second copy.
+  bool end_game() const { return idle_.empty(); }
   uint64_t remaining() const { return remaining_; }
   uint64_t piece_count() const { return done_.size(); }
   // Pieces `s` is fetching now.

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "core/names.hpp"
@@ -72,33 +74,88 @@ void TransferClient::cancel() {
 TransferResult TransferClient::download(const std::string& name,
                                         const std::function<bool(std::string_view)>& sink,
                                         const ProgressFn& progress) {
+  return download_range(name, 0, 0, sink, progress);
+}
+
+TransferResult TransferClient::download_range(const std::string& name, uint64_t offset,
+                                              uint64_t length,
+                                              const std::function<bool(std::string_view)>& sink,
+                                              const ProgressFn& progress, std::stop_token stop) {
   TransferResult result;
   auto* ctx = begin(std::make_unique<grpc::ClientContext>());
-  transfer::DownloadRequest req;
-  req.set_filename(name);
-  auto reader = stub_->Download(ctx, req);
-  transfer::DownloadResponse msg;
   uint64_t total = 0;
   bool sink_ok = true;
-  while (reader->Read(&msg)) {
-    if (msg.total_size() != 0) total = msg.total_size();
-    if (!sink(msg.chunk())) {
-      sink_ok = false;
-      ctx->TryCancel();
-      break;
+  {
+    // Gone before end() frees the context it cancels.
+    const std::stop_callback stop_call(stop, [ctx] { ctx->TryCancel(); });
+    transfer::DownloadRequest req;
+    req.set_filename(name);
+    req.set_offset(offset);
+    req.set_length(length);
+    auto reader = stub_->Download(ctx, req);
+    transfer::DownloadResponse msg;
+    while (reader->Read(&msg)) {
+      if (msg.total_size() != 0) total = msg.total_size();
+      if (!sink(msg.chunk())) {
+        sink_ok = false;
+        ctx->TryCancel();
+        break;
+      }
+      result.bytes += msg.chunk().size();
+      if (progress) progress(result.bytes, total);
     }
-    result.bytes += msg.chunk().size();
-    if (progress) progress(result.bytes, total);
+    result.status = reader->Finish();
   }
-  result.status = reader->Finish();
   end();
   if (!sink_ok && result.status.ok())
     result.status = local_error(grpc::StatusCode::CANCELLED, "download stopped by the receiver");
-  if (result.status.ok() && total != 0 && result.bytes != total)
+  // total_size is the whole file's size; the range holds what of it lies past offset.
+  const uint64_t rest = total > offset ? total - offset : 0;
+  const uint64_t expected = length == 0 ? rest : std::min(length, rest);
+  if (result.status.ok() && total != 0 && result.bytes != expected)
     result.status =
         local_error(grpc::StatusCode::DATA_LOSS, "received " + std::to_string(result.bytes) +
-                                                     " of " + std::to_string(total) + " bytes");
+                                                     " of " + std::to_string(expected) + " bytes");
   return result;
+}
+
+Result<Manifest, grpc::Status> TransferClient::manifest(const std::string& name,
+                                                        const std::string& sha256_hex) {
+  std::optional<Sha256> wanted;
+  if (!sha256_hex.empty() && !(wanted = sha256_from_hex(sha256_hex)))
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "'" + sha256_hex + "' is not a SHA-256 (64 hex digits)");
+  auto* ctx = begin(std::make_unique<grpc::ClientContext>());
+  transfer::ManifestRequest req;
+  req.set_filename(name);
+  req.set_sha256(sha256_hex);
+  transfer::ManifestResponse resp;
+  grpc::Status status = stub_->Manifest(ctx, req, &resp);
+  end();
+  if (!status.ok()) return status;
+  const auto malformed = [&](const std::string& why) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        "malformed manifest from " + address_ + ": " + why);
+  };
+  Manifest m;
+  m.size = resp.size();
+  m.piece_size = resp.piece_size();
+  const auto digest = sha256_from_hex(resp.sha256());
+  if (!digest) return malformed("sha256 is not 64 hex digits");
+  m.sha256 = *digest;
+  if (wanted && *wanted != m.sha256) return malformed("it describes other content than asked for");
+  if (m.piece_size == 0) return malformed("piece_size is 0");
+  if (static_cast<uint64_t>(resp.pieces_size()) != piece_count_for(m.size, m.piece_size))
+    return malformed(std::to_string(resp.pieces_size()) + " piece hashes for " +
+                     std::to_string(m.size) + " bytes in pieces of " +
+                     std::to_string(m.piece_size));
+  m.pieces.reserve(resp.pieces_size());
+  for (const std::string& p : resp.pieces()) {
+    if (p.size() != 32) return malformed("a piece hash is not 32 bytes");
+    Sha256& d = m.pieces.emplace_back();
+    std::memcpy(d.data(), p.data(), d.size());
+  }
+  return m;
 }
 
 TransferResult TransferClient::download_to_folder(const std::string& name,

@@ -12,9 +12,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
+#include "content/manifest.hpp"
+#include "core/result.hpp"
 #include "transfer.grpc.pb.h"
 
 namespace p2p {
@@ -45,6 +48,20 @@ class TransferClient {
   TransferResult download(const std::string& name,
                           const std::function<bool(std::string_view)>& sink,
                           const ProgressFn& progress = {});
+
+  // Streams bytes [offset, offset + length) of `name` into `sink`; length 0: to the end.
+  // Fewer bytes than the range holds (within the file) is DATA_LOSS. `stop` cancels this
+  // call only, also when requested before it starts (a multi-source download stops one copy
+  // of a piece that another holder delivered first).
+  TransferResult download_range(const std::string& name, uint64_t offset, uint64_t length,
+                                const std::function<bool(std::string_view)>& sink,
+                                const ProgressFn& progress = {}, std::stop_token stop = {});
+
+  // The peer's manifest of `name`, or of the content `sha256_hex` when given (it wins). An
+  // answer whose piece count does not fit its size, or that names other content than was
+  // asked for, is refused (DATA_LOSS): the pieces are what every download trusts.
+  Result<Manifest, grpc::Status> manifest(const std::string& name,
+                                          const std::string& sha256_hex = {});
 
   // Uploads the file at `path` under `name`. `name_only_first` sends the file name in a
   // message of its own first, as the Python original's client does.
