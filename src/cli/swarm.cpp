@@ -230,10 +230,9 @@ Result<std::filesystem::path, SwarmFailure> Swarm::run() {
 Result<void, SwarmFailure> Swarm::open_part() {
   State& st = *state_;
   // The one name check: NAME decides where the file lands, so it must be one plain name.
-  if (auto problem = file_name_problem(name_); !problem.empty() || is_temp_name(name_))
+  if (auto admitted = admit_name(name_, NameUse::save); !admitted)
     return SwarmFailure{Kind::invalid,
-                        "invalid file name '" + name_ +
-                            "': " + std::string(problem.empty() ? "reserved prefix" : problem)};
+                        "invalid file name '" + name_ + "': " + admitted.error().why};
   st.part_name = std::string(kPartPrefix) + name_;
   st.state_name = std::string(kStatePrefix) + name_;
   st.state_temp = std::string(kTempPrefix) + "state-" + name_;
