@@ -1,4 +1,5 @@
-// A peer's configuration file (DESIGN.md section 5): the seed's format plus our defaults.
+// A peer's configuration file (docs/operate.md, Configuration reference): the seed's format plus
+// our defaults.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ struct Config {
   std::optional<HttpUrl> peer_titular;
   std::optional<HttpUrl> peer_suplente;
   std::string name;            // log tag, default from the file name: peer1.json -> Peer1
-  std::string advertise_host;  // empty: derive (DESIGN.md section 4)
+  std::string advertise_host;  // empty: derive (docs/design.md, section 4)
   uint32_t timeout_ms = 3000;
   uint32_t ttl = 3;
   uint32_t chunk_size = 65536;

@@ -13,7 +13,7 @@
 
 int main(int argc, char** argv) {
   // Keep freed chunk buffers instead of returning them to the kernel on every transfer:
-  // glibc's trimming halves upload speed and triples RSS (DESIGN.md section 3).
+  // glibc's trimming halves upload speed and triples RSS (docs/design.md, section 5).
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
   mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
   // A peer holds a descriptor per connection: use all the system lets us.

@@ -1,4 +1,4 @@
-// The REST routes of DESIGN.md section 4: what each answers, with no sockets in sight.
+// The REST routes (docs/openapi.json describes each): what each answers, with no sockets in sight.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -49,7 +49,7 @@ class RestApi {
   // p2p_http_requests_total and p2p_http_request_duration_seconds by route and status.
   void write_metrics(metrics::Exposition& e) const;
 
-  // Where this peer's gRPC server is reachable by whoever sent `req` (DESIGN.md section 4).
+  // Where this peer's gRPC server is reachable by whoever sent `req` (docs/design.md, section 4).
   std::string grpc_address_for(const http::Request& req) const;
 
  private:

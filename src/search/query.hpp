@@ -1,5 +1,5 @@
 // The /buscar query: what a client asks and what a peer forwards to its neighbours
-// (DESIGN.md section 4). This module owns its wire form both ways: the request target it is
+// (docs/design.md, section 4). This module owns its wire form both ways: the request target it is
 // sent as and the query string it is read from. A new parameter is one field here.
 #pragma once
 

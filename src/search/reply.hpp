@@ -1,4 +1,4 @@
-// The /buscar reply (DESIGN.md section 4): this module owns its JSON both ways, built with
+// The /buscar reply (docs/design.md, section 4): this module owns its JSON both ways, built with
 // Boost.JSON by the peer that answers and read with simdjson by the peer or client that
 // asked. It reads our peers' replies and the Python original's
 // ({"filename":…,"present":…,"peer":…}, no grpc_address). A new field is one edit here.

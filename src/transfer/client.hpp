@@ -1,5 +1,6 @@
-// The gRPC client of transfer.FileService, shared by the p2p command, the bench and the
-// search: downloads into a folder (temporary file, then rename), uploads from a file.
+// The gRPC client of transfer.FileService, shared by the p2p command and the bench:
+// downloads (whole, ranged, or into a folder through a temporary file and a rename),
+// manifests, and uploads from a file.
 #pragma once
 
 #include <grpcpp/grpcpp.h>

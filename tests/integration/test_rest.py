@@ -1,4 +1,4 @@
-"""REST API of one real peer on loopback (DESIGN.md section 4)."""
+"""REST API of one real peer on loopback (docs/openapi.json)."""
 import json
 import os
 import socket
