@@ -53,7 +53,11 @@ class ConnectionLimit(unittest.TestCase):
                 extra.close()
                 self.assertTrue(data.startswith(b"HTTP/1.1 503"), data)
                 self.assertIn(b"too many connections", data)
-                self.assertLess(idle_rss - base, 64 * 1024)  # bounded: well under 64 kB each
+                # Bounded: well under 64 kB each. Under ThreadSanitizer every allocation has
+                # shadow memory several times its size, so the figure measures TSan, not us;
+                # the normal and ASan builds check the bound.
+                if os.environ.get("P2P_SANITIZER") != "thread":
+                    self.assertLess(idle_rss - base, 64 * 1024)
             finally:
                 for s in socks:
                     s.close()
