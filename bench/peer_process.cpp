@@ -21,7 +21,8 @@ PeerProcess::PeerProcess(const std::filesystem::path& peer_bin, const std::files
   const auto config = dir / (name + ".json");
   log_ = dir / (name + ".log");
   std::ofstream(config) << R"({"ip":"127.0.0.1","rest_port":0,"grpc_port":0,"directory":")"
-                        << share_.string() << R"(","name":")" << name << '"'
+                        << share_.string() << R"(","state_dir":")"
+                        << (dir / (name + "-state")).string() << R"(","name":")" << name << '"'
                         << (extra_json.empty() ? "" : ",") << extra_json << "}";
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -12,7 +12,7 @@ ALLOWED = {
     "io": {"core", "content"},
     "http": {"core", "io"},
     "transfer": {"core", "content", "index", "io"},
-    "search": {"core", "http", "index"},
+    "search": {"core", "content", "http", "index"},
     "cli": {"core", "content", "http", "io", "search", "transfer"},
     "peer": {"core", "content", "http", "index", "io", "search", "transfer"},
     "bench": {"core", "content", "http", "io", "search", "transfer"},

@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -97,6 +99,20 @@ std::string default_peer_name(const std::filesystem::path& file) {
   return stem;
 }
 
+namespace {
+
+std::filesystem::path default_state_dir() {
+  if (const char* systemd = std::getenv("STATE_DIRECTORY"); systemd && *systemd)
+    return std::filesystem::path(systemd);
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg)
+    return std::filesystem::path(xdg) / "p2p-share";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::filesystem::path(home) / ".local" / "state" / "p2p-share";
+  return std::filesystem::temp_directory_path() / "p2p-share-state";
+}
+
+}  // namespace
+
 Config parse_config(std::string_view json, const std::string& source) {
   Reader r(source);
   Config cfg;
@@ -111,7 +127,7 @@ Config parse_config(std::string_view json, const std::string& source) {
   if (doc.get_object().get(obj)) r.fail("", "must hold a JSON object { ... }");
 
   bool seen_ip = false, seen_rest = false, seen_grpc = false, seen_dir = false;
-  std::string directory;
+  std::string directory, state_dir;
   for (auto field_result : obj) {
     od::field field;
     if (std::move(field_result).get(field)) r.fail("", "is not valid JSON");
@@ -180,6 +196,13 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.grpc_max_connection_idle_ms = static_cast<uint32_t>(r.integer(key, v, 1000, 86400000));
     } else if (key == "shutdown_grace_ms") {
       cfg.shutdown_grace_ms = static_cast<uint32_t>(r.integer(key, v, 0, 3600000));
+    } else if (key == "piece_size") {
+      cfg.piece_size = r.integer(key, v, 16 * 1024, 64 * 1024 * 1024);
+    } else if (key == "state_dir") {
+      state_dir = r.string(key, v);
+      if (state_dir.empty()) r.fail(key, "is empty");
+    } else if (key == "max_upload_rate") {
+      cfg.max_upload_rate = r.integer(key, v, 0, INT64_MAX);
     } else {
       cfg.unknown_fields.push_back(key);
     }
@@ -207,7 +230,26 @@ Config parse_config(std::string_view json, const std::string& source) {
     r.fail("directory", "'" + directory + "' is not a directory");
   cfg.directory = std::filesystem::canonical(dir, ec);
   if (ec) r.fail("directory", "'" + directory + "': " + ec.message());
+
+  if (cfg.piece_size % cfg.chunk_size != 0)
+    r.fail("piece_size", "must be a multiple of chunk_size (" + std::to_string(cfg.chunk_size) +
+                             "), got " + std::to_string(cfg.piece_size));
+  cfg.state_dir = state_dir.empty() ? default_state_dir() : std::filesystem::path(state_dir);
+  cfg.state_dir = std::filesystem::weakly_canonical(std::filesystem::absolute(cfg.state_dir), ec);
+  const auto rel = cfg.state_dir.lexically_relative(cfg.directory);
+  if (!rel.empty() && *rel.begin() != "..")
+    r.fail("state_dir", "'" + cfg.state_dir.string() +
+                            "' is inside the shared folder; the hash cache must live outside it");
   return cfg;
+}
+
+std::filesystem::path hash_cache_file(const Config& cfg) {
+  // FNV-1a of the folder's path: stable across builds and runs.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : cfg.directory.string()) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return cfg.state_dir / ("hashes-" + cfg.directory.filename().string() + "-" + hex);
 }
 
 Config load_config(const std::filesystem::path& file) {

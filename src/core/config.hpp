@@ -41,7 +41,12 @@ struct Config {
   uint32_t max_transfers = 64;            // concurrent Download+Upload; beyond: RESOURCE_EXHAUSTED
   uint32_t grpc_max_connection_idle_ms = 600000;  // an idle gRPC connection is closed after it
   uint32_t shutdown_grace_ms = 10000;             // transfers in flight may finish within it
-  std::vector<std::string> unknown_fields;        // reported as warnings, not errors
+  uint64_t piece_size = 1024 * 1024;  // bytes per hashed piece; a multiple of chunk_size
+  // Where the hash cache lives (absolute; never inside `directory`). Default: systemd's
+  // $STATE_DIRECTORY, else $XDG_STATE_HOME/p2p-share, else ~/.local/state/p2p-share.
+  std::filesystem::path state_dir;
+  uint64_t max_upload_rate = 0;  // bytes/s for all outgoing transfers together; 0: unlimited
+  std::vector<std::string> unknown_fields;  // reported as warnings, not errors
 };
 
 // "FILE: field 'X': what is wrong" — the peer prints it and exits 2.
@@ -56,6 +61,10 @@ Config load_config(const std::filesystem::path& file);
 
 // The same from text already in memory (`source` names it in errors).
 Config parse_config(std::string_view json, const std::string& source);
+
+// The hash cache's file for this config: state_dir/hashes-NAME-HASH, named after the shared
+// folder (several peers of one user share a state_dir).
+std::filesystem::path hash_cache_file(const Config& cfg);
 
 // "peer1.json" -> "Peer1"
 std::string default_peer_name(const std::filesystem::path& file);

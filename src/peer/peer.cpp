@@ -12,6 +12,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <csignal>
+#include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -26,6 +28,23 @@
 namespace p2p {
 
 constexpr std::chrono::seconds kAnnounceEvery{30};
+
+namespace {
+
+// The hash cache's file, once its folder exists; none (hashes kept in memory only, and
+// computed again at the next start) when state_dir cannot be created.
+std::optional<std::filesystem::path> hash_cache_location(const Config& cfg) {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.state_dir, ec);
+  if (ec) {
+    spdlog::warn("Cannot create state_dir {} ({}): file hashes will not be kept across restarts",
+                 cfg.state_dir.string(), ec.message());
+    return std::nullopt;
+  }
+  return hash_cache_file(cfg);
+}
+
+}  // namespace
 
 Peer::Peer(Config cfg)
     : cfg_(std::move(cfg)),
@@ -44,6 +63,7 @@ Peer::Peer(Config cfg)
                              .max_connections = cfg_.max_http_connections,
                              .multithreaded = cfg_.threads > 1}),
       folder_(cfg_.directory),
+      hasher_(index_, folder_, hash_cache_location(cfg_), cfg_.piece_size),
       files_(ctx_, index_, folder_,
              TransferOptions{.chunk_size = cfg_.chunk_size,
                              .max_upload_bytes = cfg_.max_upload_bytes,
@@ -107,6 +127,7 @@ int Peer::run() {
   if (const size_t stale = folder_.remove_stale_temps())
     spdlog::warn("Removed {} temporary files left by an interrupted upload", stale);
   index_.rescan();
+  hasher_.start();
   // https peers are verified against tls_ca; without it, against the system's CAs, loaded
   // when an https peer is first called (OpenSSL's tables cost a peer that never needs them
   // about 4 MB of RSS).
@@ -153,11 +174,13 @@ int Peer::run() {
   ctx_.run();
   for (auto& t : extra) t.join();
   if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
+  hasher_.stop();
   spdlog::info("Stopped");
   return 0;
 }
 
 void Peer::write_metrics(metrics::Exposition& e) const {
+  hasher_.write_metrics(e);
   search_.write_metrics(e);
   files_.metrics().write(e, files_.active_transfers());
   peers_.write_metrics(e, std::chrono::steady_clock::now());

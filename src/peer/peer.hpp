@@ -15,6 +15,7 @@
 #include "index/file_index.hpp"
 #include "index/folder_watcher.hpp"
 #include "io/shared_folder.hpp"
+#include "peer/hasher.hpp"
 #include "peer/rest_api.hpp"
 #include "search/peer_set.hpp"
 #include "search/search.hpp"
@@ -54,6 +55,7 @@ class Peer {
   RestApi api_;
   http::Server http_;
   SharedFolder folder_;
+  Hasher hasher_;
   FileService files_;
   std::unique_ptr<grpc::Server> grpc_;
   asio::ip::tcp::endpoint rest_endpoint_;

@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "content/sha256.hpp"
 #include "core/uri.hpp"
 #include "peer/openapi.hpp"
 #include "search/announcement.hpp"
@@ -166,7 +167,9 @@ http::Response RestApi::listado(const http::Request& req) {
     for (const auto& f : snap->files) {
       const std::string uri =
           cfg_.uri_style_grpc ? "grpc://" + grpc + "/" + percent_encode_path(f.name) : f.uri;
-      files.push_back(boost::json::object{{"name", f.name}, {"size", f.size}, {"uri", uri}});
+      boost::json::object o{{"name", f.name}, {"size", f.size}, {"uri", uri}};
+      if (f.manifest) o["sha256"] = to_hex(f.manifest->sha256);
+      files.push_back(std::move(o));
     }
     listing_body_ = std::make_shared<const std::string>(boost::json::serialize(files));
     listing_snapshot_ = snap;

@@ -18,16 +18,18 @@ struct SearchReply {
   std::string grpc_address;  // empty with present: a Python-original holder gave none
   std::string filename;
   std::optional<uint64_t> size;
-  std::string via;   // REST URL of the neighbour the hit came through; empty when local
-  std::string peer;  // the Python original's "peer" field, passed on
+  std::string sha256;  // 64 lowercase hex digits once the holder has hashed the file
+  std::string via;     // REST URL of the neighbour the hit came through; empty when local
+  std::string peer;    // the Python original's "peer" field, passed on
 };
 
 // {"present":false} for a miss; a hit with the fields it has (filename, grpc_address, size,
-// via, peer), in that order.
+// sha256, via, peer), in that order.
 std::string search_reply_body(const SearchReply& r);
 
 // Fails when the body is not a JSON object with a boolean "present". Fields of the wrong type
-// are ignored, as a reply from another implementation may carry them.
+// (and a sha256 that is not 64 hex digits) are ignored, as a reply from another
+// implementation may carry them.
 Result<SearchReply> parse_search_reply(std::string_view body);
 
 }  // namespace p2p

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "content/sha256.hpp"
+
 namespace p2p {
 namespace {
 
@@ -91,6 +93,7 @@ std::optional<SearchReply> DistributedSearch::answer_locally(const SearchQuery& 
   r.grpc_address = std::move(local_grpc_address);
   r.filename = e->name;
   r.size = e->size;
+  if (e->manifest) r.sha256 = to_hex(e->manifest->sha256);
   return r;
 }
 

@@ -36,7 +36,10 @@ class Peer:
         for fname, data in (files or {}).items():
             with open(os.path.join(self.dir, fname), "wb") as f:
                 f.write(data if isinstance(data, bytes) else data.encode())
-        cfg = {"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": self.dir, "name": name}
+        # The hash cache of each peer stays in its own temporary folder (and so survives
+        # a restart of the same Peer).
+        cfg = {"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": self.dir, "name": name,
+               "state_dir": os.path.join(self.tmp, "state")}
         cfg.update(test_threads())
         cfg.update(extra or {})
         self.config = os.path.join(self.tmp, name + ".json")
@@ -49,6 +52,7 @@ class Peer:
         self.rest_port = self.grpc_port = None
 
     def start(self, timeout=10):
+        self.rest_port = self.grpc_port = None  # a restarted peer gets new ports
         cmd = [PEER_BIN, "--config", self.config]
         if self.as_nobody:
             # Root reads every file; as nobody, file permissions apply again.

@@ -33,7 +33,12 @@ TEST_CASE("replies: ours, the Python original's, and garbage") {
 TEST_CASE("the reply's bytes: a miss is present:false alone, a hit its fields in order") {
   CHECK(search_reply_body({}) == R"({"present":false})");
   CHECK(search_reply_body({false, "", "x", {}, "", ""}) == R"({"present":false})");
-  const SearchReply hit{true, "127.0.0.1:50053", "d.txt", 55, "http://127.0.0.1:8002", "P"};
+  const SearchReply hit{.present = true,
+                        .grpc_address = "127.0.0.1:50053",
+                        .filename = "d.txt",
+                        .size = 55,
+                        .via = "http://127.0.0.1:8002",
+                        .peer = "P"};
   CHECK(search_reply_body(hit) ==
         R"({"present":true,"filename":"d.txt","grpc_address":"127.0.0.1:50053","size":55,)"
         R"("via":"http://127.0.0.1:8002","peer":"P"})");
@@ -47,4 +52,21 @@ TEST_CASE("the reply's bytes: a miss is present:false alone, a hit its fields in
   CHECK(back->size == hit.size);
   CHECK(back->via == hit.via);
   CHECK(back->peer == hit.peer);
+}
+
+TEST_CASE("sha256: carried when it is 64 hex digits, dropped otherwise") {
+  const std::string hex(64, 'a');
+  SearchReply hit{.present = true, .filename = "d.txt", .sha256 = hex};
+  const auto body = search_reply_body(hit);
+  CHECK(body == R"({"present":true,"filename":"d.txt","sha256":")" + hex + "\"}");
+  const auto back = parse_search_reply(body);
+  REQUIRE(back.ok());
+  CHECK(back->sha256 == hex);
+  // Upper case is read as the same digest; anything else is no digest.
+  CHECK(
+      parse_search_reply(R"({"present":true,"sha256":")" + std::string(64, 'A') + "\"}")->sha256 ==
+      hex);
+  CHECK(parse_search_reply(R"({"present":true,"sha256":"abc"})")->sha256.empty());
+  CHECK(parse_search_reply(R"({"present":true,"sha256":")" + std::string(64, 'g') + "\"}")
+            ->sha256.empty());
 }
