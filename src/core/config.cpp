@@ -201,8 +201,6 @@ Config parse_config(std::string_view json, const std::string& source) {
     } else if (key == "state_dir") {
       state_dir = r.string(key, v);
       if (state_dir.empty()) r.fail(key, "is empty");
-    } else if (key == "max_upload_rate") {
-      cfg.max_upload_rate = r.integer(key, v, 0, INT64_MAX);
     } else {
       cfg.unknown_fields.push_back(key);
     }

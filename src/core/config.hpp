@@ -45,7 +45,6 @@ struct Config {
   // Where the hash cache lives (absolute; never inside `directory`). Default: systemd's
   // $STATE_DIRECTORY, else $XDG_STATE_HOME/p2p-share, else ~/.local/state/p2p-share.
   std::filesystem::path state_dir;
-  uint64_t max_upload_rate = 0;  // bytes/s for all outgoing transfers together; 0: unlimited
   std::vector<std::string> unknown_fields;  // reported as warnings, not errors
 };
 

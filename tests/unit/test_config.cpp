@@ -181,19 +181,15 @@ TEST_CASE("default names") {
   CHECK(default_peer_name("alpha.json") == "Alpha");
 }
 
-TEST_CASE("content hashing: piece_size, state_dir, max_upload_rate") {
+TEST_CASE("content hashing: piece_size and state_dir") {
   TempDir d, state;
   const auto defaults = parse_config(base(d.path), "p.json");
   CHECK(defaults.piece_size == 1024 * 1024);
-  CHECK(defaults.max_upload_rate == 0);
   CHECK(defaults.state_dir.is_absolute());
 
   const auto cfg = parse_config(
-      base(d.path, R"(,"piece_size":262144,"max_upload_rate":100000000,"state_dir":")" +
-                       state.path.string() + "\""),
-      "p.json");
+      base(d.path, R"(,"piece_size":262144,"state_dir":")" + state.path.string() + "\""), "p.json");
   CHECK(cfg.piece_size == 262144);
-  CHECK(cfg.max_upload_rate == 100000000);
   CHECK(cfg.state_dir == state.path);
   // One cache file per shared folder, named after it, inside state_dir.
   const auto file = hash_cache_file(cfg);
