@@ -75,7 +75,8 @@ TEST_CASE("a changed file is hashed again; another piece size is another manifes
     share.write("a", "two, longer");
     first.index.refresh("a");  // what the watcher does
     REQUIRE(eventually([&] {
-      const auto* e = first.index.snapshot()->find("a");
+      const auto snap = first.index.snapshot();  // the entry lives as long as its snapshot
+      const auto* e = snap->find("a");
       return e->manifest && e->manifest->sha256 == sha256_of("two, longer");
     }));
   }
