@@ -6,23 +6,15 @@
 #include <thread>
 
 #include "content/sha256.hpp"
+#include "eventually.hpp"
 #include "peer/hasher.hpp"
 #include "temp_dir.hpp"
 
 using namespace p2p;
+using p2p::testing::eventually;
 using p2p::testing::TempDir;
 
 namespace {
-
-// Waits (5 s at most) for `cond`, which the hasher's thread makes true.
-bool eventually(const std::function<bool()>& cond) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 uint64_t metric(const Hasher& h, const std::string& series) {
   metrics::Exposition e;

@@ -14,6 +14,7 @@
 
 #include "content/sha256.hpp"
 #include "core/names.hpp"
+#include "eventually.hpp"
 #include "index/file_index.hpp"
 #include "index/folder_watcher.hpp"
 #include "temp_dir.hpp"
@@ -215,10 +216,8 @@ TEST_CASE("the watcher runs on a many-threaded io_context and stops from another
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) threads.emplace_back([&] { ctx.run(); });
   d.write("seen.txt", "abc");
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (!index.find("seen.txt") && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  CHECK(index.find("seen.txt"));
+  CHECK(p2p::testing::eventually([&] { return index.find("seen.txt").has_value(); },
+                                 std::chrono::seconds(3)));
   // Closed on the watcher's strand, whatever its coroutine is doing on the other threads;
   // with the coroutine gone, only the guard keeps the io_context running.
   watcher.stop();

@@ -15,6 +15,7 @@
 
 #include "cli/swarm.hpp"
 #include "core/names.hpp"
+#include "eventually.hpp"
 #include "temp_dir.hpp"
 
 using namespace p2p;
@@ -44,15 +45,10 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// Waits for `cond` itself, polling, for at most `bound`; returns whether it came true.
+// The suite's bounded wait, with this file's longer bound (workers run under TSan too).
 template <class F>
-bool wait_for(F cond, std::chrono::seconds bound = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+bool wait_for(F cond) {
+  return p2p::testing::eventually(cond, std::chrono::seconds(10));
 }
 
 // What a fake holder did, readable after the swarm owns the fake.
