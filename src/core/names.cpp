@@ -65,6 +65,10 @@ Result<std::string, NameProblem> admit_name(std::string_view raw, NameUse use) {
   const std::string_view name = trims ? trim(raw) : raw;
   if (auto valid = check_file_name(name); !valid)
     return NameProblem{NameProblem::invalid, valid.error().why};
+  // Every lookup trims, so a name whose trimmed form is no name (" .", " ..", "  ") could
+  // be stored or listed but never found, and its key would be "." or "..".
+  if (!trims && !valid_file_name(trim(name)))
+    return NameProblem{NameProblem::invalid, "file name is only spaces around '.' or '..'"};
   switch (use) {
     case NameUse::lookup:
     case NameUse::ask:

@@ -116,3 +116,14 @@ TEST_CASE("admit_name, save (the client's download) and listed (the index): not 
     CHECK(admit_name(kTemp, use).error().why == "reserved prefix");
   }
 }
+
+TEST_CASE("admit_name: a name that trims to '.' or '..' is refused for every use") {
+  // Found by fuzz_query_names ("archivo=+.&"): " ." was admitted as typed and its key was ".".
+  for (const NameUse use : {NameUse::lookup, NameUse::ask, NameUse::serve, NameUse::upload,
+                            NameUse::save, NameUse::listed}) {
+    CHECK(admission(" .", use) == "invalid");
+    CHECK(admission(".. ", use) == "invalid");
+    CHECK(admission("\t.\t", use) == "invalid");
+  }
+  CHECK(admission(" .a", NameUse::ask) == "admitted as ' .a'");
+}
