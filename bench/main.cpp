@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ceilings.hpp"
+#include "content.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
 #include "peer_process.hpp"
@@ -34,16 +35,14 @@
 #include "search/reply.hpp"
 #include "stats.hpp"
 #include "transfer/client.hpp"
+#include "util.hpp"
 
 namespace fs = std::filesystem;
 using namespace p2p;
 using namespace p2p::bench;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 namespace {
-
-constexpr uint64_t kMiB = 1024 * 1024;
 
 struct Plan {
   bool quick = false;
@@ -55,12 +54,22 @@ struct Plan {
   uint64_t tcp_bytes, disk_bytes;
   int failover_next;   // queries after the first
   int metrics_rounds;  // /buscar with and without a /metrics scraper, alternated
+  ContentPlan content;
 };
 
 Plan make_plan(bool quick) {
   if (quick)
-    return {true, {1, 100}, milliseconds(500), {kMiB, 64 * kMiB}, 3, 30, 512 * kMiB, 128 * kMiB,
-            5,    1};
+    return {true,
+            {1, 100},
+            milliseconds(500),
+            {kMiB, 64 * kMiB},
+            3,
+            30,
+            512 * kMiB,
+            128 * kMiB,
+            5,
+            1,
+            {256 * kMiB, 1, 1000, 64 * kMiB, 1, 100'000'000}};
   return {false,
           {1, 10, 100, 1000},
           milliseconds(3000),
@@ -70,44 +79,8 @@ Plan make_plan(bool quick) {
           4096 * kMiB,
           1024 * kMiB,
           20,
-          5};
-}
-
-// A file of `size` bytes of cheap pseudo-random data (no compression anywhere, but no
-// page of zeros either).
-void make_file(const fs::path& path, uint64_t size) {
-  std::ofstream out(path, std::ios::binary);
-  std::vector<uint64_t> block(kMiB / 8);
-  std::mt19937_64 rng(size);
-  for (uint64_t done = 0; done < size;) {
-    for (auto& w : block) w = rng();
-    const uint64_t n = std::min<uint64_t>(kMiB, size - done);
-    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
-    done += n;
-  }
-}
-
-double median(std::vector<double> v) { return quantile(v, 0.5); }
-double mbps(uint64_t bytes, double secs) { return static_cast<double>(bytes) / 1e6 / secs; }
-double since_ms(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-std::string size_label(uint64_t bytes) {
-  return bytes >= 1024 * kMiB ? std::to_string(bytes / (1024 * kMiB)) + " GiB"
-                              : std::to_string(bytes / kMiB) + " MiB";
-}
-
-// GET `target` from `url` on a fresh connection, timed (ms).
-double timed_get(const HttpUrl& url, const std::string& target, http::ClientResponse& r) {
-  asio::io_context io;
-  http::Client client(io.get_executor());
-  const auto t0 = Clock::now();
-  auto f = asio::co_spawn(io, client.get(url, target, Clock::now() + std::chrono::seconds(30)),
-                          asio::use_future);
-  io.run();
-  r = f.get();
-  return since_ms(t0);
+          5,
+          {1024 * kMiB, 3, 10000, 1024 * kMiB, 3, 100'000'000}};
 }
 
 // The target of a client's /buscar for `name`.
@@ -132,7 +105,8 @@ class Bench {
   Bench(Plan plan, fs::path peer_bin, fs::path work)
       : plan_(std::move(plan)), bin_(std::move(peer_bin)), work_(std::move(work)) {}
 
-  boost::json::object run();
+  // Every phase, or only the one named (rest, transfers with memory, failover, content).
+  boost::json::object run(const std::string& only = {});
   // REST load on a running peer instead of peers of our own (its counters move).
   boost::json::object run_against(const HttpUrl& peer);
 
@@ -149,6 +123,7 @@ class Bench {
   void transfers();
   void memory();
   void failover();
+  void content() { out_["content"] = content_bench(bin_, work_, plan_.content); }
 
   Plan plan_;
   fs::path bin_, work_;
@@ -462,12 +437,14 @@ void Bench::failover() {
   out_["failover"] = std::move(rows);
 }
 
-boost::json::object Bench::run() {
-  ceilings();
-  rest();
-  transfers();
-  memory();
-  failover();
+boost::json::object Bench::run(const std::string& only) {
+  const auto wanted = [&](std::string_view phase) { return only.empty() || only == phase; };
+  if (wanted("rest") || wanted("transfers")) ceilings();  // the ratios need them
+  if (wanted("rest")) rest();
+  if (wanted("transfers")) transfers();
+  if (wanted("transfers")) memory();  // on the transfers' files
+  if (wanted("failover")) failover();
+  if (wanted("content")) content();
   return out_;
 }
 
@@ -498,6 +475,9 @@ int main(int argc, char** argv) {
   app.add_option("--target", target,
                  "measure REST on a running peer (http://HOST:PORT) instead of starting peers: "
                  "/listado, /health and /buscar of a file it lists");
+  std::string only;
+  app.add_option("--only", only, "run one phase: rest, transfers (and memory), failover, content")
+      ->check(CLI::IsMember({"rest", "transfers", "failover", "content"}));
   CLI11_PARSE(app, argc, argv);
 
   char tmpl[4096];
@@ -519,13 +499,13 @@ int main(int argc, char** argv) {
                                  "': " + (url ? "https is not supported here" : url.error().why));
       against = std::move(url).value();
     }
-    auto result = against ? bench.run_against(*against) : bench.run();
+    auto result = against ? bench.run_against(*against) : bench.run(only);
     result["quick"] = quick;
     result["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
     fs::create_directories(fs::path(out).parent_path().empty() ? "." : fs::path(out).parent_path());
     std::ofstream(out) << boost::json::serialize(result) << "\n";
     const auto png = fs::path(out).replace_extension(".png");
-    const bool plotted = !against && plot(result, work, png);
+    const bool plotted = !against && only.empty() && plot(result, work, png);
     std::printf("\nWrote %s%s in %.0f s\n", out.c_str(),
                 plotted ? (" and " + png.string()).c_str() : "", result["seconds"].as_double());
   } catch (const std::exception& e) {

@@ -24,6 +24,8 @@ PeerProcess::PeerProcess(const std::filesystem::path& peer_bin, const std::files
                         << share_.string() << R"(","state_dir":")"
                         << (dir / (name + "-state")).string() << R"(","name":")" << name << '"'
                         << (extra_json.empty() ? "" : ",") << extra_json << "}";
+  // A restarted peer writes the same log: its old ports must not be read as the new ones.
+  std::filesystem::remove(log_);
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {

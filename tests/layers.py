@@ -15,7 +15,7 @@ ALLOWED = {
     "search": {"core", "content", "http", "index"},
     "cli": {"core", "content", "http", "io", "search", "transfer"},
     "peer": {"core", "content", "http", "index", "io", "search", "transfer"},
-    "bench": {"core", "content", "http", "io", "search", "transfer"},
+    "bench": {"cli", "core", "content", "http", "io", "search", "transfer"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/')
 
