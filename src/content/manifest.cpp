@@ -18,9 +18,13 @@ ManifestBuilder::ManifestBuilder(uint64_t piece_size) : piece_size_(piece_size) 
   if (piece_size == 0) throw std::invalid_argument("piece_size must be positive");
 }
 
+ManifestBuilder::ManifestBuilder(uint64_t piece_size, PiecesOnly) : ManifestBuilder(piece_size) {
+  digests_whole_ = false;
+}
+
 void ManifestBuilder::update(const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
-  whole_.update(p, n);
+  if (digests_whole_) whole_.update(p, n);
   size_ += n;
   while (n > 0) {
     const size_t take = static_cast<size_t>(std::min<uint64_t>(n, piece_size_ - in_piece_));
@@ -35,14 +39,16 @@ void ManifestBuilder::update(const void* data, size_t n) {
   }
 }
 
-Manifest ManifestBuilder::finish() {
+Manifest ManifestBuilder::finish() { return finish(whole_.finish()); }
+
+Manifest ManifestBuilder::finish(const Sha256& whole) {
   if (in_piece_ > 0) {
     pieces_.push_back(piece_.finish());
     in_piece_ = 0;
   }
   Manifest m;
   m.size = size_;
-  m.sha256 = whole_.finish();
+  m.sha256 = whole;
   m.piece_size = piece_size_;
   m.pieces = std::move(pieces_);
   pieces_.clear();

@@ -41,14 +41,20 @@ inline uint64_t piece_count_for(uint64_t size, uint64_t piece_size) {
 class ManifestBuilder {
  public:
   explicit ManifestBuilder(uint64_t piece_size);
+  // The pieces only: the whole-file digest is computed elsewhere (on another core, say) and
+  // handed to finish(whole).
+  struct PiecesOnly {};
+  ManifestBuilder(uint64_t piece_size, PiecesOnly);
 
   void update(const void* data, size_t n);
   void update(std::string_view s) { update(s.data(), s.size()); }
   uint64_t bytes() const { return size_; }
   Manifest finish();
+  Manifest finish(const Sha256& whole);
 
  private:
   uint64_t piece_size_;
+  bool digests_whole_ = true;
   uint64_t size_ = 0;
   uint64_t in_piece_ = 0;  // bytes of the current piece fed so far
   Sha256Hasher whole_, piece_;

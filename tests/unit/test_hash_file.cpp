@@ -48,7 +48,9 @@ Result<Manifest> hash(const std::filesystem::path& path, uint64_t size, uint64_t
 TEST_CASE("hash_file: the same manifest as hashing the bytes in memory") {
   TempDir dir;
   constexpr uint64_t piece = 256 * 1024;
-  for (uint64_t size : {uint64_t{0}, uint64_t{1}, piece - 1, piece, piece + 1, 10 * piece + 7}) {
+  // From 8 MiB on, the whole digest runs on a second thread beside the pieces'.
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, piece - 1, piece, piece + 1, 10 * piece + 7,
+                        uint64_t{8} << 20, (uint64_t{8} << 20) + 3, (uint64_t{21} << 20) - 1}) {
     CAPTURE(size);
     const std::string data = pattern(size);
     dir.write("f", data);
@@ -58,6 +60,7 @@ TEST_CASE("hash_file: the same manifest as hashing the bytes in memory") {
     b.update(data);
     const Manifest want = b.finish();
     CHECK(m->sha256 == want.sha256);
+    CHECK(m->sha256 == sha256_of(data));
     CHECK(m->pieces == want.pieces);
     CHECK(m->size == size);
   }
@@ -70,4 +73,10 @@ TEST_CASE("hash_file: a file shorter than it was said to be fails, and so does a
   REQUIRE_FALSE(shrunk.ok());
   CHECK(shrunk.error().why.find("shrank") != std::string::npos);
   CHECK_FALSE(hash(dir.path / "f", 3 << 20, 1 << 20, true).ok());
+  // The same on the two-thread path: the side thread is stopped and joined.
+  dir.write("g", pattern(9 << 20));
+  const auto big = hash(dir.path / "g", 12 << 20, 1 << 20);
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.error().why.find("shrank") != std::string::npos);
+  CHECK_FALSE(hash(dir.path / "g", 9 << 20, 1 << 20, true).ok());
 }
