@@ -1,7 +1,9 @@
 #include "peer/hasher.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -42,7 +44,12 @@ void Hasher::start() {
   }
   index_.on_change([this] { wake_.notify(true); });
   asio::co_spawn(ctx_, run(), asio::detached);
-  thread_ = std::thread([this] { ctx_.run(); });
+  thread_ = std::thread([this] {
+    // Hashing is background work: at the lowest CPU priority (threads it starts inherit
+    // it), REST and transfers take the cores first whenever they want them.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+    ctx_.run();
+  });
 }
 
 void Hasher::stop() {
@@ -123,6 +130,10 @@ asio::awaitable<std::optional<HashedFile>> Hasher::hash_one(const FileEntry& e) 
   asio::random_access_file reader(ctx_, file->fd.release());
   const auto start = Clock::now();
   auto m = co_await hash_file(reader, e.size, piece_size_, stopping_, &bytes_hashed_);
+  hash_ns_.fetch_add(
+      static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count()),
+      std::memory_order_relaxed);
   if (!m.ok()) {
     if (!stopping_) {
       spdlog::warn("Hashing {} failed: {}", e.name, m.error().why);
@@ -149,6 +160,10 @@ void Hasher::write_metrics(metrics::Exposition& e) const {
   e.family("p2p_hash_bytes_total", "counter",
            "Bytes read and hashed (SHA-256 of files and pieces).");
   e.sample("p2p_hash_bytes_total", {}, bytes_hashed_.load(std::memory_order_relaxed));
+  e.family("p2p_hash_seconds_total", "counter",
+           "Time spent reading and hashing files (wall clock, on the hasher's thread).");
+  e.sample("p2p_hash_seconds_total", {},
+           static_cast<double>(hash_ns_.load(std::memory_order_relaxed)) / 1e9);
   e.family("p2p_hash_files_total", "counter",
            "Files whose manifest was found: hashed (read), cached (from the hash cache, unread), "
            "failed (unreadable or changed while read).");

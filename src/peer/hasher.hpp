@@ -40,7 +40,8 @@ class Hasher {
 
   uint64_t piece_size() const { return piece_size_; }
 
-  // p2p_hash_bytes_total, p2p_hash_files_total{outcome}, p2p_hash_pending_files.
+  // p2p_hash_bytes_total, p2p_hash_seconds_total, p2p_hash_files_total{outcome},
+  // p2p_hash_pending_files.
   void write_metrics(metrics::Exposition& e) const;
 
  private:
@@ -60,6 +61,7 @@ class Hasher {
   std::atomic<bool> stopping_{false};
   std::set<std::pair<std::string, int64_t>> failed_;  // (name, mtime): not retried until changed
   std::atomic<uint64_t> bytes_hashed_{0};
+  std::atomic<uint64_t> hash_ns_{0};
   metrics::Counter hashed_, cached_, failures_;
 };
 
