@@ -573,3 +573,29 @@ TEST_CASE("sha256: found by content whatever its name; name and content must bot
   CHECK(json.at(0).at("failures") == 0);
   CHECK(json.at(1).at("failures") == 0);
 }
+
+TEST_CASE("holders: at most kMaxParallelAsks at a time; a later ask skips the holders found") {
+  Sim sim;
+  for (int i = 0; i < 10; ++i)
+    sim.peers.learn(*parse_http_url("http://10.0.1." + std::to_string(i) + ":8000"), "", "L",
+                    sim.now);
+  const auto t0 = sim.now;
+  sim.takes = [](const Sim::Asked&) { return 100ms; };
+  sim.answer = [](const Sim::Asked& a) {
+    if (a.peer == kTitular.str()) return hit(grpc_of(a.peer));
+    return a.peer == "http://10.0.1.9:8000" ? hit("10.0.1.9:50051") : miss();
+  };
+  const auto r = sim.run(SearchQuery{.name = "d.txt", .holders = 2});
+  REQUIRE(sim.asked.size() == 12);
+  constexpr size_t kFirst = DistributedSearch::kMaxParallelAsks;
+  for (size_t i = 0; i < sim.asked.size(); ++i) {
+    INFO(i);
+    CHECK(sim.asked[i].at == (i < kFirst ? t0 : t0 + 100ms));
+    const auto& q = sim.asked[i].q;
+    CHECK(q.holders == (i < kFirst ? 2u : 1u));
+    if (i >= kFirst) CHECK(q.exclude == std::vector<std::string>{grpc_of(kTitular.str())});
+  }
+  CHECK(sim.now == t0 + 200ms);
+  REQUIRE(r.reply.holders.size() == 2);
+  CHECK(r.reply.holders[1].grpc_address == "10.0.1.9:50051");
+}
