@@ -231,7 +231,7 @@ asio::awaitable<SearchOutcome> DistributedSearch::gather(const SearchQuery& q, u
       asio::co_spawn(ex, ask_one(order[i], std::move(forwarded), deadline),
                      asio::bind_cancellation_slot(
                          asks->cancel[i].slot(), [asks, i](std::exception_ptr e, Answer a) {
-                           if (e) a = Answer{Verdict::failed, {}, "cancelled"};
+                           if (e) a = Answer{Verdict::failed, {}, {}};  // thrown once called off
                            asks->done.try_send(std::error_code{}, i, std::move(a));
                          }));
       asks->running[i] = true;

@@ -71,9 +71,9 @@ TEST_CASE("bad queries say what to fix") {
       {"archivo=a&sha256=" + nonhex, sha_rule},
       {"sha256=%zz", "the sha256 parameter has a malformed %-escape"},
   };
-  for (const auto& [query, message] : cases) {
-    CAPTURE(query);
-    CHECK(why(query) == message);
+  for (const auto& c : cases) {
+    CAPTURE(c.first);
+    CHECK(why(c.first) == c.second);
   }
   CHECK(why("archivo=..").find("invalid archivo: ") == 0);
   CHECK(why("archivo=..&sha256=" + hex).find("invalid archivo: ") == 0);
