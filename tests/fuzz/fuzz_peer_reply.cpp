@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto r = p2p::parse_search_reply(in)) {
     const auto back = p2p::parse_search_reply(p2p::search_reply_body(*r));
     if (!back || back->present != r->present) __builtin_trap();
+    if (r->present && back->holders.size() != r->holders.size()) __builtin_trap();
   }
   if (auto a = p2p::parse_announcement(in)) {
     const auto back = p2p::parse_announcement(p2p::announcement_body(*a));
@@ -24,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string target = p2p::search_target(*q);
     const auto back =
         p2p::parse_search_query(std::string_view(target).substr(target.find('?') + 1));
-    if (!back || back->name != q->name || back->qid != q->qid || back->exclude != q->exclude)
+    if (!back || back->name != q->name || back->qid != q->qid || back->exclude != q->exclude ||
+        back->sha256 != q->sha256 || back->holders != q->holders)
       __builtin_trap();
   }
   p2p::http::ResponseParser parser(64 * 1024);
