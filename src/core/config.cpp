@@ -198,6 +198,12 @@ Config parse_config(std::string_view json, const std::string& source) {
       cfg.shutdown_grace_ms = static_cast<uint32_t>(r.integer(key, v, 0, 3600000));
     } else if (key == "piece_size") {
       cfg.piece_size = r.integer(key, v, 16 * 1024, 64 * 1024 * 1024);
+    } else if (key == "max_upload_rate") {
+      cfg.max_upload_rate = r.integer(key, v, 0, INT64_MAX);
+      // Below 1 KiB/s one 64 KiB chunk would take over a minute: surely a unit mistake.
+      if (cfg.max_upload_rate != 0 && cfg.max_upload_rate < 1024)
+        r.fail(key, "must be 0 (unlimited) or at least 1024 bytes/s, got " +
+                        std::to_string(cfg.max_upload_rate));
     } else if (key == "state_dir") {
       state_dir = r.string(key, v);
       if (state_dir.empty()) r.fail(key, "is empty");

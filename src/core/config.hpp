@@ -42,6 +42,7 @@ struct Config {
   uint32_t grpc_max_connection_idle_ms = 600000;  // an idle gRPC connection is closed after it
   uint32_t shutdown_grace_ms = 10000;             // transfers in flight may finish within it
   uint64_t piece_size = 1024 * 1024;  // bytes per hashed piece; a multiple of chunk_size
+  uint64_t max_upload_rate = 0;       // bytes/s all downloads from this peer send; 0: unlimited
   // Where the hash cache lives (absolute; never inside `directory`). Default: systemd's
   // $STATE_DIRECTORY, else $XDG_STATE_HOME/p2p-share, else ~/.local/state/p2p-share.
   std::filesystem::path state_dir;

@@ -50,6 +50,11 @@ asio::awaitable<bool> ChunkQueue::drain() {
   }
 }
 
+bool ChunkQueue::failed() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
 int ChunkQueue::sent(bool ok) {
   int next = -1;
   bool wake = false;

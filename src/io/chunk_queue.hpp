@@ -27,6 +27,8 @@ class ChunkQueue {
   int submit(int i);
   // Filler: waits until every submitted buffer was sent; false when the sender failed.
   asio::awaitable<bool> drain();
+  // Filler: whether the sender failed (the receiver went away).
+  bool failed() const;
 
   // Sender: the send in flight finished. Returns the next buffer to send now, or -1.
   int sent(bool ok);
@@ -35,7 +37,7 @@ class ChunkQueue {
   bool wake_due() const;
 
   const int buffers_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::deque<int> free_, ready_;
   int sending_ = -1;
   bool failed_ = false;

@@ -27,6 +27,12 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+FileStamp stamp_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
 FsFailure fs_failure(int err, std::string_view what, std::string_view name) {
   std::string msg = std::string(what) + " '" + std::string(name) + "': " + std::strerror(err);
   switch (err) {
@@ -120,6 +126,12 @@ TempFile::TempFile(TempFile&& o) noexcept
 
 TempFile::~TempFile() {
   if (!committed_ && !name_.empty()) ::unlinkat(dirfd_, name_.c_str(), 0);
+}
+
+FsResult<FileStamp> TempFile::stamp() const {
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return fs_failure(errno, "cannot stat", name_);
+  return stamp_of(st);
 }
 
 FsResult<void> TempFile::commit(std::string_view final_name, bool overwrite) {

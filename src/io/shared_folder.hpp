@@ -9,7 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "content/manifest.hpp"
 #include "core/result.hpp"
+
+struct stat;
 
 namespace p2p {
 
@@ -48,6 +51,9 @@ struct FsFailure {
   std::string why;
 };
 
+// The stamp of the file `st` describes (what the index and the hash cache compare).
+FileStamp stamp_of(const struct stat& st);
+
 // Maps an errno from a file operation on `name` to an FsFailure.
 FsFailure fs_failure(int err, std::string_view what, std::string_view name);
 
@@ -72,6 +78,9 @@ class TempFile {
 
   int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }
+
+  // The stamp of what was written so far; the file keeps it when commit() renames it.
+  FsResult<FileStamp> stamp() const;
 
   // fsync, then rename to `final_name` (refusing to replace an existing file unless
   // `overwrite`), then fsync the folder. After success the destructor removes nothing.

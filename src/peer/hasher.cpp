@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/random_access_file.hpp>
@@ -18,12 +19,9 @@ using Clock = std::chrono::steady_clock;
 // the entries): at most this many files, or this long, apart.
 constexpr size_t kBatchFiles = 256;
 constexpr auto kBatchEvery = std::chrono::milliseconds(200);
-
-FileStamp stamp_of(const struct stat& st) {
-  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-          static_cast<uint64_t>(st.st_size),
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
+// Learned manifests kept for files the index does not list yet: one per upload being
+// stored; one whose rename failed is dropped when newer ones push it out.
+constexpr size_t kMaxLearned = 64;
 
 }  // namespace
 
@@ -54,6 +52,11 @@ void Hasher::stop() {
 
 void Hasher::learned(const HashedFile& h) {
   if (cache_) cache_->put(h.stamp, h.manifest);
+  {
+    std::lock_guard lock(learned_mu_);
+    learned_.push_back(h);
+    if (learned_.size() > kMaxLearned) learned_.erase(learned_.begin());
+  }
   index_.set_manifests({h});
   // Persisted with the next pass, or at stop.
   wake_.notify(true);
@@ -75,8 +78,14 @@ asio::awaitable<bool> Hasher::pass() {
   if (snap->unhashed == 0) co_return false;
   std::vector<HashedFile> ready;
   std::vector<const FileEntry*> to_read;
+  size_t learned = 0;
   for (const auto& f : snap->files) {
     if (f.manifest) continue;
+    if (auto m = take_learned(f.stamp())) {
+      ready.push_back({f.name, f.stamp(), std::move(m)});
+      ++learned;
+      continue;
+    }
     if (cache_) {
       if (auto m = cache_->find(f.stamp(), piece_size_)) {
         ready.push_back({f.name, f.stamp(), std::move(m)});
@@ -85,7 +94,8 @@ asio::awaitable<bool> Hasher::pass() {
     }
     if (!failed_.contains({f.name, f.mtime_ns})) to_read.push_back(&f);
   }
-  cached_.add(ready.size());
+  cached_.add(ready.size() - learned);
+  learned_files_.add(learned);
   index_.set_manifests(ready);
   const bool progress = !ready.empty() || !to_read.empty();
   ready.clear();
@@ -138,6 +148,16 @@ asio::awaitable<std::optional<HashedFile>> Hasher::hash_one(const FileEntry& e) 
   co_return HashedFile{e.name, e.stamp(), std::make_shared<const Manifest>(std::move(*m))};
 }
 
+std::shared_ptr<const Manifest> Hasher::take_learned(const FileStamp& s) {
+  std::lock_guard lock(learned_mu_);
+  const auto it =
+      std::find_if(learned_.begin(), learned_.end(), [&](const auto& h) { return h.stamp == s; });
+  if (it == learned_.end()) return nullptr;
+  auto m = std::move(it->manifest);
+  learned_.erase(it);
+  return m;
+}
+
 void Hasher::save_cache() {
   if (cache_ && !cache_->save())
     spdlog::warn(
@@ -151,9 +171,11 @@ void Hasher::write_metrics(metrics::Exposition& e) const {
   e.sample("p2p_hash_bytes_total", {}, bytes_hashed_.load(std::memory_order_relaxed));
   e.family("p2p_hash_files_total", "counter",
            "Files whose manifest was found: hashed (read), cached (from the hash cache, unread), "
-           "failed (unreadable or changed while read).");
+           "learned (from the upload that stored it, unread), failed (unreadable or changed "
+           "while read).");
   e.sample("p2p_hash_files_total", {{"outcome", "hashed"}}, hashed_.value());
   e.sample("p2p_hash_files_total", {{"outcome", "cached"}}, cached_.value());
+  e.sample("p2p_hash_files_total", {{"outcome", "learned"}}, learned_files_.value());
   e.sample("p2p_hash_files_total", {{"outcome", "failed"}}, failures_.value());
   e.family("p2p_hash_pending_files", "gauge", "Shared files waiting to be hashed.");
   e.sample("p2p_hash_pending_files", {}, static_cast<uint64_t>(index_.snapshot()->unhashed));

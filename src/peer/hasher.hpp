@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "content/hash_cache.hpp"
 #include "core/metrics.hpp"
@@ -35,7 +37,9 @@ class Hasher {
   void stop();
 
   // A manifest computed elsewhere for one version of a file (an upload hashes what it
-  // receives): kept in the cache and attached to the index entry.
+  // receives): kept in the cache and attached to the index entry, also to one the index
+  // only lists later (an upload tells it before the file appears under its name). Safe
+  // from any thread.
   void learned(const HashedFile& h);
 
   uint64_t piece_size() const { return piece_size_; }
@@ -48,6 +52,8 @@ class Hasher {
   // Hashes what the index lists without a manifest; false when nothing could be done.
   asio::awaitable<bool> pass();
   asio::awaitable<std::optional<HashedFile>> hash_one(const FileEntry& e);
+  // The manifest learned() was told for this version of a file, if any (taken: once).
+  std::shared_ptr<const Manifest> take_learned(const FileStamp& s);
   void save_cache();
 
   FileIndex& index_;
@@ -59,8 +65,10 @@ class Hasher {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::set<std::pair<std::string, int64_t>> failed_;  // (name, mtime): not retried until changed
+  std::mutex learned_mu_;
+  std::vector<HashedFile> learned_;  // told, not yet in the index; the newest few
   std::atomic<uint64_t> bytes_hashed_{0};
-  metrics::Counter hashed_, cached_, failures_;
+  metrics::Counter hashed_, cached_, learned_files_, failures_;
 };
 
 }  // namespace p2p

@@ -69,7 +69,10 @@ Peer::Peer(Config cfg)
                              .max_upload_bytes = cfg_.max_upload_bytes,
                              .allow_overwrite = cfg_.allow_overwrite,
                              .max_transfers = cfg_.max_transfers,
-                             .upload_token = cfg_.upload_token}),
+                             .upload_token = cfg_.upload_token,
+                             .piece_size = cfg_.piece_size,
+                             .max_upload_rate = cfg_.max_upload_rate},
+             [this](const HashedFile& h) { hasher_.learned(h); }),
       signals_(ctx_, SIGINT, SIGTERM) {}
 
 Peer::~Peer() {

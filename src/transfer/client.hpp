@@ -58,9 +58,10 @@ class TransferClient {
                                 const std::function<bool(std::string_view)>& sink,
                                 const ProgressFn& progress = {}, std::stop_token stop = {});
 
-  // The peer's manifest of `name`, or of the content `sha256_hex` when given (it wins). An
-  // answer whose piece count does not fit its size, or that names other content than was
-  // asked for, is refused (DATA_LOSS): the pieces are what every download trusts.
+  // The peer's manifest of `name`, or of the content `sha256_hex` (both given: the peer's
+  // `name` must have that content, else NOT_FOUND). An answer whose piece count does not fit
+  // its size, or that names other content than was asked for, is refused (DATA_LOSS): the
+  // pieces are what every download trusts.
   Result<Manifest, grpc::Status> manifest(const std::string& name,
                                           const std::string& sha256_hex = {});
 

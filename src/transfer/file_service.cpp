@@ -8,7 +8,11 @@
 #include <asio/random_access_file.hpp>
 #include <asio/write_at.hpp>
 #include <chrono>
+#include <memory>
+#include <optional>
 
+#include "content/manifest.hpp"
+#include "content/sha256.hpp"
 #include "core/names.hpp"
 #include "io/chunk_pump.hpp"
 #include "io/receive_queue.hpp"
@@ -20,6 +24,8 @@ namespace {
 
 using transfer::DownloadRequest;
 using transfer::DownloadResponse;
+using transfer::ManifestRequest;
+using transfer::ManifestResponse;
 using transfer::UploadRequest;
 using transfer::UploadResponse;
 using Clock = std::chrono::steady_clock;
@@ -81,10 +87,12 @@ std::string resolve_download_name(FileIndex& index, std::string_view requested) 
 
 class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> {
  public:
-  DownloadReactor(FileService& svc, grpc::CallbackServerContext* ctx, std::string name)
+  DownloadReactor(FileService& svc, grpc::CallbackServerContext* ctx, const DownloadRequest& req)
       : svc_(svc),
         peer_(ctx->peer()),
-        name_(std::move(name)),
+        name_(req.filename()),
+        offset_(req.offset()),
+        length_(req.length()),
         queue_(svc.io().get_executor(), kDownloadBuffers) {
     asio::co_spawn(svc_.io(), finish_with(this, send(), TransferMetrics::kDownload, svc_.metrics()),
                    asio::detached);
@@ -123,11 +131,28 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
     }
     OpenedFile& file = *opened;
     const uint64_t size = size_ = file.size;
+    if (offset_ > size) {
+      spdlog::info("Download {} for {} refused: offset {} beyond its {} bytes", name, peer_,
+                   offset_, size);
+      co_return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                             "offset " + std::to_string(offset_) + " is beyond the end of '" +
+                                 name + "' (" + std::to_string(size) + " bytes)");
+    }
+    // A range reaching past the end is clipped to it, not refused: the client learns the
+    // file's size from total_size and can tell a short range from a lost byte.
+    const uint64_t length = length_ == 0 ? size - offset_ : std::min(length_, size - offset_);
     asio::random_access_file reader(svc_.io(), file.fd.release());
 
-    const TransferLog log("Download", name, size, peer_);
-    const auto outcome =
-        co_await pump_file(reader, size, svc_.options().chunk_size, queue_, *this, svc_.aborting());
+    const bool ranged = offset_ != 0 || length != size;
+    const TransferLog log(
+        "Download",
+        ranged ? name + " bytes " + std::to_string(offset_) + "+" + std::to_string(length) : name,
+        length, peer_);
+    TokenBucket* pace = svc_.upload_rate().rate() != 0 ? &svc_.upload_rate() : nullptr;
+    const auto outcome = co_await pump_file(reader, offset_, length, svc_.options().chunk_size,
+                                            queue_, *this, svc_.aborting(), pace);
+    svc_.metrics().rate_limited_us.add(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(outcome.paced).count()));
     grpc::Status status;
     switch (outcome.result) {
       case PumpResult::done:
@@ -148,6 +173,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
   FileService& svc_;
   const std::string peer_;
   const std::string name_;
+  const uint64_t offset_, length_;  // as requested; length 0: to the end
   ChunkQueue queue_;
   DownloadResponse msg_[kDownloadBuffers];
   uint64_t size_ = 0;
@@ -161,7 +187,8 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         ctx_(ctx),
         peer_(ctx->peer()),
         resp_(resp),
-        queue_(svc.io().get_executor(), kUploadBuffers) {
+        queue_(svc.io().get_executor(), kUploadBuffers),
+        hasher_(svc.options().piece_size) {
     asio::co_spawn(svc_.io(),
                    finish_with(this, receive(), TransferMetrics::kUpload, svc_.metrics()),
                    asio::detached);
@@ -188,6 +215,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     name_ = msg_[batch.front()].filename();
     announced_ = msg_[batch.front()].total_size();
     if (auto admitted = admit_target(); !admitted) co_return admitted.error();
+    auto digest = expected_digest(msg_[batch.front()].sha256());
+    if (!digest) co_return digest.error();
+    expected_ = *digest;
     auto created = svc_.folder().create_temp();
     if (!created) co_return to_status(created.error());
     TempFile temp = std::move(created).value();
@@ -215,6 +245,14 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     return {};
   }
 
+  // The sha256 the sender expects, if it names one (64 hex digits).
+  StatusOr<std::optional<Sha256>> expected_digest(const std::string& hex) const {
+    if (hex.empty()) return std::optional<Sha256>();
+    if (auto d = sha256_from_hex(hex)) return std::optional<Sha256>(*d);
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "sha256 '" + hex + "' is not a SHA-256 (64 hex digits)");
+  }
+
   // Writes each batch of chunks at its offset until the stream ends; the bytes received,
   // or the status to end with (already logged).
   asio::awaitable<StatusOr<uint64_t>> write_all(TempFile& temp, std::vector<int> batch,
@@ -228,6 +266,8 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         log.finished(offset, written.error().why);
         co_return to_status(written.error());
       }
+      // Hashed as it arrives, so that the stored file is never read again to be hashed.
+      for (int i : batch) hasher_.update(msg_[i].chunk());
       offset += bytes;
       svc_.metrics().received_bytes.add(bytes);
       if (svc_.aborting().load()) {
@@ -285,16 +325,34 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     co_return FsResult<void>{};
   }
 
-  // Puts the file in place under its name and tells the index.
+  // Puts the file in place under its name, if its content is what the sender expected,
+  // and tells the hasher and the index.
   grpc::Status store(TempFile& temp, uint64_t size, const TransferLog& log) {
+    auto manifest = std::make_shared<const p2p::Manifest>(hasher_.finish());
+    const std::string got = to_hex(manifest->sha256);
+    if (expected_ && manifest->sha256 != *expected_) {
+      log.finished(size, "refused: its sha256 is " + got + ", not " + to_hex(*expected_));
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, "the upload's content has sha256 " + got +
+                                                           ", not the expected " +
+                                                           to_hex(*expected_) + "; nothing stored");
+    }
+    const auto stamp = temp.stamp();
+    if (!stamp) {
+      log.finished(size, stamp.error().why);
+      return to_status(stamp.error());
+    }
+    // Before the rename: the watcher may see the file under its name at once, and the hasher
+    // must find its manifest known by then.
+    if (svc_.learned()) svc_.learned()({name_, *stamp, manifest});
     if (auto committed = temp.commit(name_, svc_.options().allow_overwrite); !committed) {
       log.finished(size, committed.error().why);
       return to_status(committed.error());
     }
     svc_.index().refresh(name_);
-    log.finished(size, "OK");
+    log.finished(size, "OK, sha256 " + got);
     resp_->set_ok(true);
     resp_->set_message("stored " + name_ + " (" + std::to_string(size) + " bytes)");
+    resp_->set_sha256(got);
     return grpc::Status::OK;
   }
 
@@ -305,10 +363,53 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   ReceiveQueue queue_;
   std::atomic<bool> cancelled_{false};
   UploadRequest msg_[kUploadBuffers];
-  std::string name_;        // from the first message
-  uint64_t announced_ = 0;  // its total_size; 0: not announced
+  std::string name_;                // from the first message
+  uint64_t announced_ = 0;          // its total_size; 0: not announced
+  std::optional<Sha256> expected_;  // its sha256, if it named one
+  ManifestBuilder hasher_;
   std::vector<asio::const_buffer> chunks_;
 };
+
+// The manifest `req` names, from the index snapshot alone. By name, the file's content must
+// be the sha256 asked for too, if one is: an answer is about the file a client then
+// downloads by that name.
+grpc::Status find_manifest(const IndexSnapshot& snap, const ManifestRequest& req,
+                           ManifestResponse& resp) {
+  std::optional<Sha256> wanted;
+  if (!req.sha256().empty() && !(wanted = sha256_from_hex(req.sha256())))
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "sha256 '" + req.sha256() + "' is not a SHA-256 (64 hex digits)"};
+  const FileEntry* e = nullptr;
+  if (!req.filename().empty()) {
+    const auto name = admit_name(req.filename(), NameUse::serve);
+    if (!name) return download_name_refused(name.error());
+    if (!(e = snap.find(*name)))
+      return {grpc::StatusCode::NOT_FOUND, "no such file: '" + *name + "'"};
+    if (!e->manifest)
+      return {grpc::StatusCode::UNAVAILABLE,
+              "'" + e->name + "' is still being hashed; ask again shortly"};
+    if (wanted && e->manifest->sha256 != *wanted)
+      return {grpc::StatusCode::NOT_FOUND, "'" + e->name + "' here has sha256 " +
+                                               to_hex(e->manifest->sha256) + ", not " +
+                                               req.sha256()};
+  } else if (wanted) {
+    if (!(e = snap.find_sha256(*wanted)))
+      return {grpc::StatusCode::NOT_FOUND,
+              "no file with sha256 " + to_hex(*wanted) +
+                  (snap.unhashed
+                       ? " (" + std::to_string(snap.unhashed) + " files are still being hashed)"
+                       : std::string())};
+  } else {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "give a filename or a sha256"};
+  }
+  const p2p::Manifest& m = *e->manifest;
+  resp.set_filename(e->name);
+  resp.set_size(m.size);
+  resp.set_sha256(to_hex(m.sha256));
+  resp.set_piece_size(m.piece_size);
+  for (const Sha256& p : m.pieces) resp.add_pieces(p.data(), p.size());
+  return grpc::Status::OK;
+}
 
 // Answers at once with an error, for requests refused before any work starts.
 template <class Base>
@@ -321,8 +422,13 @@ class RefusedReactor final : public Base {
 }  // namespace
 
 FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
-                         TransferOptions options)
-    : ctx_(ctx), index_(index), folder_(folder), options_(options) {}
+                         TransferOptions options, LearnedFn learned)
+    : ctx_(ctx),
+      index_(index),
+      folder_(folder),
+      options_(std::move(options)),
+      learned_(std::move(learned)),
+      upload_rate_(options_.max_upload_rate) {}
 
 Result<void, grpc::Status> FileService::admit() {
   if (shutting_down()) return unavailable();
@@ -385,6 +491,11 @@ void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
   e.sample("p2p_grpc_sent_bytes_total", {}, sent_bytes.value());
   e.family("p2p_grpc_received_bytes_total", "counter", "File bytes received by uploads.");
   e.sample("p2p_grpc_received_bytes_total", {}, received_bytes.value());
+  e.family("p2p_grpc_upload_rate_limited_seconds_total", "counter",
+           "Time downloads waited to keep what this peer sends within max_upload_rate (summed "
+           "over the streams).");
+  e.sample("p2p_grpc_upload_rate_limited_seconds_total", {},
+           static_cast<double>(rate_limited_us.value()) / 1e6);
   e.family("p2p_grpc_transfers_active", "gauge", "Transfers in progress.");
   e.sample("p2p_grpc_transfers_active", {}, static_cast<uint64_t>(active));
 }
@@ -395,7 +506,17 @@ grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::Callback
     metrics_.finished(TransferMetrics::kDownload, admitted.error().error_code());
     return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(admitted.error());
   }
-  return new DownloadReactor(*this, ctx, req->filename());
+  return new DownloadReactor(*this, ctx, *req);
+}
+
+grpc::ServerUnaryReactor* FileService::Manifest(grpc::CallbackServerContext* ctx,
+                                                const ManifestRequest* req,
+                                                ManifestResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  // The snapshot stays alive while find_manifest reads its entry.
+  const auto snap = index_.snapshot();
+  reactor->Finish(shutting_down() ? unavailable() : find_manifest(*snap, *req, *resp));
+  return reactor;
 }
 
 bool FileService::authorized(const grpc::CallbackServerContext* ctx) const {

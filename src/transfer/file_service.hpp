@@ -7,10 +7,12 @@
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "core/config.hpp"
 #include "core/metrics.hpp"
+#include "core/token_bucket.hpp"
 #include "index/file_index.hpp"
 #include "io/shared_folder.hpp"
 #include "transfer.grpc.pb.h"
@@ -21,9 +23,15 @@ struct TransferOptions {
   size_t chunk_size = 65536;
   uint64_t max_upload_bytes = 0;  // 0: only the disk limits it
   bool allow_overwrite = false;
-  size_t max_transfers = 64;  // concurrent, both directions
-  std::string upload_token;   // non-empty: Upload needs "authorization: Bearer <token>"
+  size_t max_transfers = 64;          // concurrent, both directions
+  std::string upload_token;           // non-empty: Upload needs "authorization: Bearer <token>"
+  uint64_t piece_size = 1024 * 1024;  // of the manifests uploads compute
+  uint64_t max_upload_rate = 0;       // bytes/s sent by all downloads together; 0: unlimited
 };
+
+// Told the manifest of each stored upload, computed from the bytes as they arrived, before
+// the file appears under its name (the hasher then never reads it).
+using LearnedFn = std::function<void(const HashedFile&)>;
 
 // What the transfers did: by method and gRPC status, bytes, durations (GET /metrics).
 class TransferMetrics {
@@ -33,8 +41,9 @@ class TransferMetrics {
 
   void finished(Method m, grpc::StatusCode code);
   void observe_duration(Method m, std::chrono::steady_clock::duration d);
-  metrics::Counter sent_bytes;      // chunks handed to gRPC by downloads
-  metrics::Counter received_bytes;  // chunks written to disk by uploads
+  metrics::Counter sent_bytes;       // chunks handed to gRPC by downloads
+  metrics::Counter received_bytes;   // chunks written to disk by uploads
+  metrics::Counter rate_limited_us;  // downloads waited for max_upload_rate
 
   void write(metrics::Exposition& e, size_t active) const;
 
@@ -48,12 +57,16 @@ class TransferMetrics {
 class FileService final : public transfer::FileService::CallbackService {
  public:
   FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
-              TransferOptions options);
+              TransferOptions options, LearnedFn learned = {});
 
   grpc::ServerWriteReactor<transfer::DownloadResponse>* Download(
       grpc::CallbackServerContext* ctx, const transfer::DownloadRequest* req) override;
   grpc::ServerReadReactor<transfer::UploadRequest>* Upload(grpc::CallbackServerContext* ctx,
                                                            transfer::UploadResponse* resp) override;
+  // Answered from the index alone: no file is read.
+  grpc::ServerUnaryReactor* Manifest(grpc::CallbackServerContext* ctx,
+                                     const transfer::ManifestRequest* req,
+                                     transfer::ManifestResponse* resp) override;
 
   // New transfers get UNAVAILABLE from now on.
   void set_shutting_down() { shutting_down_.store(true); }
@@ -73,6 +86,9 @@ class FileService final : public transfer::FileService::CallbackService {
   std::atomic<size_t>& active() { return active_; }
   TransferMetrics& metrics() { return metrics_; }
   const TransferMetrics& metrics() const { return metrics_; }
+  // One bucket for every download stream: max_upload_rate bounds what the peer sends.
+  TokenBucket& upload_rate() { return upload_rate_; }
+  const LearnedFn& learned() const { return learned_; }
 
  private:
   // Whether a new transfer may start (it is then counted); else the status refusing it.
@@ -84,6 +100,8 @@ class FileService final : public transfer::FileService::CallbackService {
   FileIndex& index_;
   SharedFolder& folder_;
   TransferOptions options_;
+  LearnedFn learned_;
+  TokenBucket upload_rate_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<size_t> active_{0};
   std::atomic<bool> aborting_{false};

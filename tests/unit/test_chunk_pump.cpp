@@ -6,12 +6,14 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/random_access_file.hpp>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/token_bucket.hpp"
 #include "io/chunk_pump.hpp"
 #include "io/chunk_queue.hpp"
 #include "io/receive_queue.hpp"
@@ -33,6 +35,7 @@ struct FakeSink {
   int sending = 0;
   int max_sending = 0;
   int fail_at = -1;
+  std::atomic<bool>* stop_when_sent = nullptr;  // set once the first send completed
 
   std::string& buffer(int i) { return bufs[i]; }
   void start_send(int i) {
@@ -45,6 +48,7 @@ struct FakeSink {
     }
     asio::post(ctx, [this, ok] {
       --sending;
+      if (stop_when_sent) *stop_when_sent = true;
       if (const int next = queue.sent(ok); next >= 0) start_send(next);
     });
   }
@@ -64,24 +68,36 @@ struct Run {
   int max_sending = 0;
 };
 
-Run pump(const std::string& content, int buffers, int fail_at = -1, uint64_t claimed_size = 0) {
+struct PumpArgs {
+  int buffers = 4;
+  int fail_at = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;  // 0: the rest of the content
+  TokenBucket* pace = nullptr;
+  std::atomic<bool>* stop = nullptr;
+  bool stop_when_sent = false;  // `stop` turns true once the first chunk was sent
+};
+
+Run pump(const std::string& content, const PumpArgs& a) {
   char path[] = "/tmp/p2p-pump-XXXXXX";
   const int fd = ::mkstemp(path);
   REQUIRE(fd >= 0);
   REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
   ::unlink(path);
   asio::io_context ctx;
-  ChunkQueue queue(ctx.get_executor(), buffers);
-  FakeSink sink{ctx, queue, std::vector<std::string>(buffers), {}, {}, 0, 0, fail_at};
+  ChunkQueue queue(ctx.get_executor(), a.buffers);
+  FakeSink sink{ctx, queue,     std::vector<std::string>(a.buffers), {}, {}, 0,
+                0,   a.fail_at, a.stop_when_sent ? a.stop : nullptr};
   asio::random_access_file file(ctx, fd);
   Run run;
-  const uint64_t size = claimed_size ? claimed_size : content.size();
+  const uint64_t length = a.length ? a.length : content.size() - a.offset;
   static const std::atomic<bool> never{false};
-  asio::co_spawn(ctx, pump_file(file, size, kChunk, queue, sink, never),
-                 [&](std::exception_ptr e, PumpOutcome o) {
-                   REQUIRE_FALSE(e);
-                   run.outcome = o;
-                 });
+  asio::co_spawn(
+      ctx, pump_file(file, a.offset, length, kChunk, queue, sink, a.stop ? *a.stop : never, a.pace),
+      [&](std::exception_ptr e, PumpOutcome o) {
+        REQUIRE_FALSE(e);
+        run.outcome = o;
+      });
   ctx.run();
   run.received = sink.received;
   run.sizes = sink.sizes;
@@ -97,7 +113,7 @@ TEST_CASE("the pump sends every byte, in chunk-size pieces, one send at a time")
       CAPTURE(size);
       CAPTURE(buffers);
       const std::string content = random_bytes(size);
-      const Run run = pump(content, buffers);
+      const Run run = pump(content, {.buffers = buffers});
       CHECK(run.outcome.result == PumpResult::done);
       CHECK(run.outcome.bytes == size);
       CHECK(run.received == content);
@@ -110,7 +126,7 @@ TEST_CASE("the pump sends every byte, in chunk-size pieces, one send at a time")
 
 TEST_CASE("a receiver that goes away stops the pump") {
   const std::string content = random_bytes(20 * kChunk);
-  const Run run = pump(content, 4, 3);
+  const Run run = pump(content, {.fail_at = 3});
   CHECK(run.outcome.result == PumpResult::cancelled);
   CHECK(run.sizes.size() == 3);
   CHECK(run.outcome.bytes < content.size());
@@ -118,9 +134,48 @@ TEST_CASE("a receiver that goes away stops the pump") {
 
 TEST_CASE("a file shorter than announced is a read error, not a hang") {
   const std::string content = random_bytes(kChunk + 10);
-  const Run run = pump(content, 4, -1, 5 * kChunk);
+  const Run run = pump(content, {.length = 5 * kChunk});
   CHECK(run.outcome.result == PumpResult::read_error);
   CHECK(run.outcome.message.find("shrank") != std::string::npos);
+}
+
+TEST_CASE("a range sends exactly its bytes, from any offset, in chunk-size pieces") {
+  const std::string content = random_bytes(3 * kChunk + 7);
+  for (uint64_t offset : {uint64_t{0}, uint64_t{1}, kChunk - 1, kChunk, 2 * kChunk + 3}) {
+    for (uint64_t length : {uint64_t{1}, kChunk, kChunk + 1, content.size() - offset}) {
+      if (offset + length > content.size()) continue;
+      CAPTURE(offset);
+      CAPTURE(length);
+      const Run run = pump(content, {.offset = offset, .length = length});
+      CHECK(run.outcome.result == PumpResult::done);
+      CHECK(run.outcome.bytes == length);
+      CHECK(run.received == content.substr(offset, length));
+      CHECK(run.sizes.front() == std::min<uint64_t>(length, kChunk));
+    }
+  }
+}
+
+TEST_CASE("a rate limit makes the pump wait on a timer, and the bytes stay the same") {
+  const std::string content = random_bytes(4 * kChunk);
+  // The burst (one chunk) goes at once; the other three take ~15.6 ms each at 4 MiB/s.
+  TokenBucket bucket(4 * 1024 * 1024, kChunk);
+  const auto start = std::chrono::steady_clock::now();
+  const Run run = pump(content, {.pace = &bucket});
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(run.outcome.result == PumpResult::done);
+  CHECK(run.received == content);
+  CHECK(run.outcome.paced > std::chrono::steady_clock::duration::zero());
+  // A lower bound only (a loaded machine may take longer): 3 chunks at the rate.
+  CHECK(took >= std::chrono::microseconds(3 * 15625 - 100));
+}
+
+TEST_CASE("a stop during a rate-limit wait ends the stream without waiting it out") {
+  const std::string content = random_bytes(4 * kChunk);
+  TokenBucket bucket(1024);  // the second chunk alone would wait a minute
+  std::atomic<bool> stop{false};
+  const Run run = pump(content, {.pace = &bucket, .stop = &stop, .stop_when_sent = true});
+  CHECK(run.outcome.result == PumpResult::cancelled);
+  CHECK(run.received == content.substr(0, kChunk));
 }
 
 TEST_CASE("the queue chains sends and wakes the filler only when half the buffers are free") {

@@ -206,3 +206,19 @@ TEST_CASE("content hashing: piece_size and state_dir") {
   CHECK(error_of(base(d.path, R"(,"state_dir":")" + d.path.string() + "\""))
             .find("inside the shared folder") != std::string::npos);
 }
+
+TEST_CASE("max_upload_rate: bytes per second, 0 (the default) for unlimited") {
+  TempDir d;
+  CHECK(parse_config(base(d.path), "p.json").max_upload_rate == 0);
+  CHECK(parse_config(base(d.path, R"(,"max_upload_rate":0)"), "p.json").max_upload_rate == 0);
+  CHECK(parse_config(base(d.path, R"(,"max_upload_rate":1024)"), "p.json").max_upload_rate == 1024);
+  CHECK(parse_config(base(d.path, R"(,"max_upload_rate":10000000000)"), "p.json").max_upload_rate ==
+        10000000000ull);
+  for (const char* bad : {"-1", "1.5", "\"1M\"", "true", "1023", "1"}) {
+    CAPTURE(bad);
+    const std::string msg = error_of(base(d.path, std::string(R"(,"max_upload_rate":)") + bad));
+    CHECK(msg.find("'max_upload_rate'") != std::string::npos);
+  }
+  CHECK(error_of(base(d.path, R"(,"max_upload_rate":1)")).find("at least 1024") !=
+        std::string::npos);
+}

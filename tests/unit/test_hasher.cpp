@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <functional>
@@ -91,4 +92,26 @@ TEST_CASE("a manifest learned from an upload is used without reading the file") 
   h.learned({"up", e.stamp(), std::make_shared<const Manifest>(b.finish())});
   REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
   CHECK(index.snapshot()->find("up")->manifest->sha256 == sha256_of("uploaded bytes"));
+}
+
+TEST_CASE("a manifest learned before the index lists the file is used when it does") {
+  // An upload tells the hasher before its rename, so the watcher may list the file first or
+  // later: either way it is never read.
+  TempDir share;
+  share.write("up", "uploaded bytes");
+  struct stat st;
+  REQUIRE(::stat((share.path / "up").c_str(), &st) == 0);
+  FileIndex index(share.path);
+  SharedFolder folder(share.path);
+  Hasher h(index, folder, std::nullopt, 4096);
+  h.start();
+  ManifestBuilder b(4096);
+  b.update("uploaded bytes");
+  h.learned({"up", stamp_of(st), std::make_shared<const Manifest>(b.finish())});
+  index.rescan();
+  REQUIRE(eventually([&] { return index.snapshot()->unhashed == 0; }));
+  const auto snap = index.snapshot();
+  CHECK(snap->find("up")->manifest->sha256 == sha256_of("uploaded bytes"));
+  CHECK(metric(h, "p2p_hash_bytes_total") == 0);
+  CHECK(metric(h, "p2p_hash_files_total{outcome=\"learned\"}") == 1);
 }
