@@ -41,11 +41,19 @@ RestApi::RestApi(const Config& cfg, FileIndex& index, PeerSet& peers, Distribute
       instance_id_(std::move(instance_id)),
       grpc_port_(cfg.grpc_port) {}
 
+std::string RestApi::advertised_host(const http::Request& req) const {
+  if (!cfg_.advertise_host.empty()) return cfg_.advertise_host;
+  if (!is_wildcard_host(cfg_.ip)) return cfg_.ip;
+  return plain_address(req.local);
+}
+
 std::string RestApi::grpc_address_for(const http::Request& req) const {
-  const uint16_t port = grpc_port_.load(std::memory_order_relaxed);
-  if (!cfg_.advertise_host.empty()) return host_port(cfg_.advertise_host, port);
-  if (!is_wildcard_host(cfg_.ip)) return host_port(cfg_.ip, port);
-  return host_port(plain_address(req.local), port);
+  return host_port(advertised_host(req), grpc_port_.load(std::memory_order_relaxed));
+}
+
+std::string RestApi::rest_url_for(const http::Request& req) const {
+  const char* scheme = cfg_.tls_cert.empty() ? "http://" : "https://";
+  return scheme + host_port(advertised_host(req), req.local.port());
 }
 
 namespace {
@@ -182,7 +190,8 @@ http::Response RestApi::listado(const http::Request& req) {
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
   auto q = parse_search_query(req.query());
   if (!q) co_return http::json_error(400, q.error().why);
-  const SearchOutcome r = co_await search_.search(std::move(q).value(), grpc_address_for(req));
+  const SearchOutcome r =
+      co_await search_.search(std::move(q).value(), grpc_address_for(req), rest_url_for(req));
   http::Response response;
   response.body = search_reply_body(r.reply);
   co_return response;

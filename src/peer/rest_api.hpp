@@ -51,6 +51,8 @@ class RestApi {
 
   // Where this peer's gRPC server is reachable by whoever sent `req` (docs/design.md, section 4).
   std::string grpc_address_for(const http::Request& req) const;
+  // This peer's REST URL as whoever sent `req` reaches it: the same host, the port it came in on.
+  std::string rest_url_for(const http::Request& req) const;
 
  private:
   http::Response listado(const http::Request& req);
@@ -60,6 +62,9 @@ class RestApi {
   http::Response peers_post(const http::Request& req);
   http::Response openapi();
   http::Response metrics_text();
+  // The host this peer is reached at by whoever sent `req`: advertise_host, else ip unless it
+  // is a wildcard, else the local address `req` arrived on.
+  std::string advertised_host(const http::Request& req) const;
   // Routes the request; `route` becomes the index of the route it matched (by path).
   asio::awaitable<http::Response> dispatch(http::Request& req, size_t& route);
 

@@ -12,6 +12,22 @@
 
 namespace p2p {
 
+// Calls `field(key, value)` for each field of `obj`; `field` returns an error text or null.
+// The first error text, or null. Nested objects (a reply's holders) are walked with this too.
+template <class Fn>
+const char* each_object_field(simdjson::ondemand::object& obj, Fn&& field) {
+  namespace od = simdjson::ondemand;
+  for (auto field_result : obj) {
+    od::field f;
+    if (std::move(field_result).get(f)) return "not valid JSON";
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return "a bad key";
+    od::value v = f.value();
+    if (const char* error = field(key, v)) return error;
+  }
+  return nullptr;
+}
+
 // Calls `field(key, value)` for each field of the JSON object in `body`; `field` returns an
 // error text or null. Fails when the body is not an object or a field is rejected.
 template <class Fn>
@@ -24,14 +40,7 @@ Result<void> each_json_field(std::string_view body, Fn field) {
   if (parser.iterate(padded).get(doc)) return fail("not JSON");
   od::object obj;
   if (doc.get_object().get(obj)) return fail("not a JSON object");
-  for (auto field_result : obj) {
-    od::field f;
-    if (std::move(field_result).get(f)) return fail("not valid JSON");
-    std::string_view key;
-    if (f.unescaped_key().get(key)) return fail("a bad key");
-    od::value v = f.value();
-    if (const char* error = field(key, v)) return fail(error);
-  }
+  if (const char* error = each_object_field(obj, field)) return fail(error);
   return {};
 }
 

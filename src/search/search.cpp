@@ -3,6 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <exception>
+#include <memory>
 
 #include "content/sha256.hpp"
 
@@ -21,6 +30,38 @@ bool excluded(const std::vector<std::string>& exclude, const std::string& addr) 
 milliseconds ms_between(DistributedSearch::Clock::time_point from,
                         DistributedSearch::Clock::time_point to) {
   return std::chrono::duration_cast<milliseconds>(to - from);
+}
+
+// What a query asks for, for the log: its name, else the start of its digest.
+std::string asked_for(const SearchQuery& q) {
+  return q.name.empty() ? "sha256 " + q.sha256.substr(0, 16) : q.name;
+}
+
+// The entry `q` names: by name (and then its content must be q.sha256, when given), else by
+// content alone.
+const FileEntry* local_match(const IndexSnapshot& snap, const SearchQuery& q) {
+  const auto digest = sha256_from_hex(q.sha256);
+  if (q.name.empty()) return digest ? snap.find_sha256(*digest) : nullptr;
+  const FileEntry* e = snap.find(q.name);
+  if (e && digest && !(e->manifest && e->manifest->sha256 == *digest)) return nullptr;
+  return e;
+}
+
+// Adds `reply`'s holders that `found` lacks (by gRPC address), up to `want`; the first one
+// ever found gives the reply its first-holder fields.
+void add_holders(SearchReply& found, SearchReply reply, size_t want) {
+  std::vector<SearchHolder> holders = std::move(reply.holders);
+  if (!found.present) {
+    found = std::move(reply);
+    found.holders.clear();
+  }
+  for (auto& h : holders) {
+    if (found.holders.size() >= want) break;
+    const bool known =
+        std::any_of(found.holders.begin(), found.holders.end(),
+                    [&](const SearchHolder& f) { return f.grpc_address == h.grpc_address; });
+    if (!known) found.holders.push_back(std::move(h));
+  }
 }
 
 }  // namespace
@@ -42,9 +83,11 @@ DistributedSearch::DistributedSearch(const Config& cfg, FileIndex& index, PeerSe
                         }) {}
 
 asio::awaitable<SearchOutcome> DistributedSearch::search(SearchQuery q,
-                                                         std::string local_grpc_address) {
+                                                         std::string local_grpc_address,
+                                                         std::string local_url) {
   const auto start = now_();
-  SearchOutcome r = co_await find(std::move(q), std::move(local_grpc_address));
+  SearchOutcome r =
+      co_await find(std::move(q), std::move(local_grpc_address), std::move(local_url));
   const Outcome o = r.reply.present ? (r.reply.via.empty() ? kLocal : kRemote)
                     : r.timed_out   ? kTimeout
                                     : kMiss;
@@ -65,35 +108,43 @@ void DistributedSearch::write_metrics(metrics::Exposition& e) const {
 }
 
 asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
-                                                       std::string local_grpc_address) {
+                                                       std::string local_grpc_address,
+                                                       std::string local_url) {
   const auto start = now_();
   const auto deadline =
       start + std::min(milliseconds(cfg_.timeout_ms), q.budget.value_or(milliseconds::max()));
   if (q.qid.empty()) q.qid = new_query_id();
   const uint32_t ttl = std::min(q.ttl.value_or(cfg_.ttl), kMaxTtl);
 
-  if (auto hit = answer_locally(q, std::move(local_grpc_address)))
-    co_return SearchOutcome{std::move(*hit)};
-  if (already_seen(q, start)) co_return SearchOutcome{};
+  auto hit = answer_locally(q, std::move(local_grpc_address), std::move(local_url));
+  const bool enough = hit && (!q.holders || hit->holders.size() >= *q.holders);
+  if (enough) co_return SearchOutcome{std::move(*hit)};
+  SearchOutcome here{hit ? std::move(*hit) : SearchReply{}};
+  if (already_seen(q, start)) co_return here;
   if (ttl == 0) {
-    spdlog::debug("Search {} [qid {}]: not here, ttl 0", q.name, q.qid);
-    co_return SearchOutcome{};
+    spdlog::debug("Search {} [qid {}]: not here, ttl 0", asked_for(q), q.qid);
+    co_return here;
   }
+  if (q.holders) co_return co_await gather(q, ttl, start, deadline, std::move(here.reply));
   co_return co_await ask_peers(q, ttl, start, deadline);
 }
 
 std::optional<SearchReply> DistributedSearch::answer_locally(const SearchQuery& q,
-                                                             std::string local_grpc_address) {
-  const auto e = index_.find(q.name);
-  if (!e || excluded(q.exclude, local_grpc_address)) return std::nullopt;
+                                                             std::string local_grpc_address,
+                                                             std::string local_url) {
+  if (excluded(q.exclude, local_grpc_address)) return std::nullopt;
+  const auto snap = index_.snapshot();
+  const FileEntry* e = local_match(*snap, q);
+  if (!e) return std::nullopt;
   // Local hits are the hot path (100k/s); they are logged only at debug level.
-  spdlog::debug("Search {} [qid {}]: found locally", q.name, q.qid);
+  spdlog::debug("Search {} [qid {}]: found locally", asked_for(q), q.qid);
   SearchReply r;
   r.present = true;
   r.grpc_address = std::move(local_grpc_address);
   r.filename = e->name;
   r.size = e->size;
   if (e->manifest) r.sha256 = to_hex(e->manifest->sha256);
+  if (q.holders) r.holders.push_back({r.grpc_address, std::move(local_url), r.size, r.sha256});
   return r;
 }
 
@@ -110,7 +161,7 @@ milliseconds DistributedSearch::attempt_budget(milliseconds left, bool last) {
 asio::awaitable<SearchOutcome> DistributedSearch::ask_peers(const SearchQuery& q, uint32_t ttl,
                                                             Clock::time_point start,
                                                             Clock::time_point deadline) {
-  spdlog::info("Search {} [qid {}] ttl {}: forwarding", q.name, q.qid, ttl);
+  spdlog::info("Search {} [qid {}] ttl {}: forwarding", asked_for(q), q.qid, ttl);
   std::optional<SearchReply> without_address;  // a Python-original holder: last resort
   const auto order = peers_.in_order();
   int asked = 0;
@@ -123,9 +174,9 @@ asio::awaitable<SearchOutcome> DistributedSearch::ask_peers(const SearchQuery& q
     forwarded.ttl = ttl - 1;
     forwarded.budget = std::max(attempt - kReplyMargin, milliseconds(1));
     ++asked;
-    Answer a = co_await ask_one(order[i], forwarded, now + attempt);
+    Answer a = co_await ask_one(order[i], std::move(forwarded), now + attempt);
     if (a.verdict == Verdict::hit) {
-      spdlog::info("Search {} [qid {}]: found at {} via {} in {} ms", q.name, q.qid,
+      spdlog::info("Search {} [qid {}]: found at {} via {} in {} ms", asked_for(q), q.qid,
                    a.reply.grpc_address, a.reply.via, ms_between(start, now_()).count());
       co_return SearchOutcome{std::move(a.reply)};
     }
@@ -133,31 +184,118 @@ asio::awaitable<SearchOutcome> DistributedSearch::ask_peers(const SearchQuery& q
       without_address = std::move(a.reply);
   }
   if (without_address) {
-    spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", q.name,
+    spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
                  q.qid, without_address->via);
     co_return SearchOutcome{std::move(*without_address)};
   }
   const bool timed_out = now_() >= deadline;
-  spdlog::info("Search {} [qid {}]: not found ({} peers asked{})", q.name, q.qid, asked,
+  spdlog::info("Search {} [qid {}]: not found ({} peers asked{})", asked_for(q), q.qid, asked,
                timed_out ? ", deadline passed" : "");
   co_return SearchOutcome{{}, timed_out};
 }
 
-asio::awaitable<DistributedSearch::Answer> DistributedSearch::ask_one(const HttpUrl& peer,
-                                                                      const SearchQuery& q,
+asio::awaitable<SearchOutcome> DistributedSearch::gather(const SearchQuery& q, uint32_t ttl,
+                                                         Clock::time_point start,
+                                                         Clock::time_point deadline,
+                                                         SearchReply found) {
+  const size_t want = *q.holders;
+  spdlog::info("Search {} [qid {}] ttl {}: gathering {} holders", asked_for(q), q.qid, ttl, want);
+  const auto order = peers_.in_order();
+  const auto ex = co_await asio::this_coro::executor;
+  // Shared with the asks: one still running when this coroutine is cancelled (by its
+  // connection's watchdog) finishes into it, by its deadline, without anyone reading.
+  struct Asks {
+    Asks(asio::any_io_executor ex, size_t n) : done(std::move(ex), n), cancel(n), running(n) {}
+    asio::experimental::concurrent_channel<void(std::error_code, size_t, Answer)> done;
+    std::vector<asio::cancellation_signal> cancel;
+    std::vector<bool> running;
+  };
+  const auto asks = std::make_shared<Asks>(ex, order.size());
+  size_t next = 0, running = 0;
+  int asked = 0;
+  std::optional<SearchReply> without_address;  // a Python-original holder: last resort
+
+  // Each new ask wants the holders still missing and skips those already found.
+  auto launch = [&] {
+    const auto now = now_();
+    while (running < kMaxParallelAsks && next < order.size() && now < deadline) {
+      const size_t i = next++;
+      if (!peers_.allow(order[i], now)) continue;
+      SearchQuery forwarded = q;
+      forwarded.ttl = ttl - 1;
+      forwarded.budget = std::max(ms_between(now, deadline) - kReplyMargin, milliseconds(1));
+      forwarded.holders = static_cast<uint32_t>(want - found.holders.size());
+      for (const auto& h : found.holders)
+        if (!excluded(forwarded.exclude, h.grpc_address))
+          forwarded.exclude.push_back(h.grpc_address);
+      asio::co_spawn(ex, ask_one(order[i], std::move(forwarded), deadline),
+                     asio::bind_cancellation_slot(
+                         asks->cancel[i].slot(), [asks, i](std::exception_ptr e, Answer a) {
+                           if (e) a = Answer{Verdict::failed, {}, "cancelled"};
+                           asks->done.try_send(std::error_code{}, i, std::move(a));
+                         }));
+      asks->running[i] = true;
+      ++running;
+      ++asked;
+    }
+  };
+  auto cancel_running = [&] {
+    for (size_t i = 0; i < order.size(); ++i)
+      if (asks->running[i]) asks->cancel[i].emit(asio::cancellation_type::terminal);
+  };
+
+  launch();
+  bool enough = false;
+  while (running > 0) {
+    auto [ec, i, a] =
+        co_await asks->done.async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) {  // we were cancelled: the asks are told to stop, and what we have is the answer
+      cancel_running();
+      break;
+    }
+    asks->running[i] = false;
+    --running;
+    if (a.verdict == Verdict::hit) add_holders(found, std::move(a.reply), want);
+    if (a.verdict == Verdict::hit_without_address && !without_address)
+      without_address = std::move(a.reply);
+    if (enough) continue;
+    enough = found.holders.size() >= want;
+    if (enough) {
+      cancel_running();
+    } else {
+      launch();
+    }
+  }
+
+  const bool timed_out = now_() >= deadline;
+  if (!found.present && without_address) {
+    spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
+                 q.qid, without_address->via);
+    co_return SearchOutcome{std::move(*without_address)};
+  }
+  spdlog::info("Search {} [qid {}]: {} of {} holders found ({} peers asked{}) in {} ms",
+               asked_for(q), q.qid, found.holders.size(), want, asked,
+               timed_out ? ", deadline passed" : "", ms_between(start, now_()).count());
+  co_return SearchOutcome{std::move(found), timed_out && !found.present};
+}
+
+asio::awaitable<DistributedSearch::Answer> DistributedSearch::ask_one(HttpUrl peer, SearchQuery q,
                                                                       Clock::time_point deadline) {
   const auto response = co_await ask_(peer, search_target(q), deadline);
   Answer a = classify(response, peer, q);
+  // An ask a gather called off (it had its holders) says nothing about the peer.
+  const auto cs = co_await asio::this_coro::cancellation_state;
+  if (cs.cancelled() != asio::cancellation_type::none) co_return Answer{Verdict::failed, {}, {}};
   const auto now = now_();
   switch (a.verdict) {
     case Verdict::failed:
       peers_.report(peer, false, response.error == http::ClientResponse::Error::timeout, now);
-      spdlog::warn("Search {} [qid {}]: {} failed ({}): {}", q.name, q.qid, peer.str(),
+      spdlog::warn("Search {} [qid {}]: {} failed ({}): {}", asked_for(q), q.qid, peer.str(),
                    http::error_name(response.error), response.message);
       break;
     case Verdict::bad_reply:
       peers_.report(peer, false, false, now);
-      spdlog::warn("Search {} [qid {}]: {} answered {} {}", q.name, q.qid, peer.str(),
+      spdlog::warn("Search {} [qid {}]: {} answered {} {}", asked_for(q), q.qid, peer.str(),
                    response.status, a.why);
       break;
     case Verdict::not_here:
@@ -171,20 +309,44 @@ asio::awaitable<DistributedSearch::Answer> DistributedSearch::ask_one(const Http
 
 DistributedSearch::Answer DistributedSearch::classify(const http::ClientResponse& response,
                                                       const HttpUrl& peer, const SearchQuery& q) {
+  const Answer not_here{Verdict::not_here, {}, {}};
   if (!response.ok()) return {Verdict::failed, {}, {}};
-  if (response.status == 404) return {Verdict::not_here, {}, {}};  // the Python original's
+  if (response.status == 404) return not_here;  // the Python original's
+  // A peer older than content search refuses a query without archivo: it cannot have it.
+  if (q.name.empty() && (response.status == 400 || response.status == 422)) return not_here;
   if (response.status != 200) return {Verdict::bad_reply, {}, {}};
   auto parsed = parse_search_reply(response.body);
   if (!parsed) return {Verdict::bad_reply, {}, parsed.error().why};
   SearchReply reply = std::move(parsed).value();
-  if (!reply.present) return {Verdict::not_here, {}, {}};
+  if (!reply.present) return not_here;
   if (reply.filename.empty()) reply.filename = q.name;
+  // A holder an older peer found for us: its REST URL is the via that peer names, if any.
+  const std::string holder_url = reply.via.empty() ? peer.str() : reply.via;
   reply.via = peer.str();
   if (reply.grpc_address.empty()) return {Verdict::hit_without_address, std::move(reply), {}};
   // A holder bound to every interface (a Python peer may say "0.0.0.0:50052") is reached on
   // the host we reached it on.
   reply.grpc_address = replace_wildcard_host(reply.grpc_address, peer.host);
-  if (excluded(q.exclude, reply.grpc_address)) return {Verdict::not_here, {}, {}};
+  // An older peer matches by name alone, whatever the content.
+  const auto other_content = [&](const std::string& sha256) {
+    return !q.sha256.empty() && sha256 != q.sha256;
+  };
+  if (!q.holders) {
+    reply.holders.clear();
+    if (excluded(q.exclude, reply.grpc_address) || other_content(reply.sha256)) return not_here;
+    return {Verdict::hit, std::move(reply), {}};
+  }
+  if (reply.holders.empty())
+    reply.holders.push_back({reply.grpc_address, holder_url, reply.size, reply.sha256});
+  for (auto& h : reply.holders) h.grpc_address = replace_wildcard_host(h.grpc_address, peer.host);
+  std::erase_if(reply.holders, [&](const SearchHolder& h) {
+    return excluded(q.exclude, h.grpc_address) || other_content(h.sha256);
+  });
+  if (reply.holders.empty()) return not_here;
+  const SearchHolder& first = reply.holders.front();
+  reply.grpc_address = first.grpc_address;
+  reply.size = first.size;
+  reply.sha256 = first.sha256;
   return {Verdict::hit, std::move(reply), {}};
 }
 

@@ -1,6 +1,7 @@
 // The distributed /buscar: the local index first, then the titular, the suplente and the
 // learned peers in turn, forwarding ttl and qid, until one holds the file or the deadline
-// passes. It owns the walk and the budget split; the messages are search/query.* and
+// passes. With holders=N it asks them all at once instead, gathering distinct holders until N
+// are in. It owns the walk and the budget split; the messages are search/query.* and
 // search/reply.*, peer health is search/peer_set.*. How one peer is asked and what time it is
 // are injected, so the walk runs in simulated time in tests.
 #pragma once
@@ -45,8 +46,11 @@ class DistributedSearch {
   // Asks peers through `client`, in real time.
   DistributedSearch(const Config& cfg, FileIndex& index, PeerSet& peers, http::Client& client);
 
-  // `local_grpc_address`: this peer's gRPC address as the asker reaches it.
-  asio::awaitable<SearchOutcome> search(SearchQuery q, std::string local_grpc_address);
+  // `local_grpc_address`, `local_url`: this peer's gRPC address and REST URL as the asker
+  // reaches it. A holders=N search runs its asks on the caller's executor (a connection's
+  // strand).
+  asio::awaitable<SearchOutcome> search(SearchQuery q, std::string local_grpc_address,
+                                        std::string local_url);
 
   // p2p_searches_total{outcome} (local, remote, miss, timeout) and
   // p2p_search_duration_seconds{outcome}.
@@ -59,7 +63,10 @@ class DistributedSearch {
     SearchReply reply;  // with hit and hit_without_address
     std::string why;    // with bad_reply
   };
-  // `response` from `peer` to `q`; a hit on an excluded holder is not_here.
+  // `response` from `peer` to `q`; a hit on an excluded holder (or on other content than
+  // q.sha256) is not_here. With q.holders, a hit's holders are those it listed that count (a
+  // reply without a list, from an older peer, is one holder: itself), the first of them in the
+  // first-holder fields.
   static Answer classify(const http::ClientResponse& response, const HttpUrl& peer,
                          const SearchQuery& q);
 
@@ -67,14 +74,22 @@ class DistributedSearch {
   // so a hung titular leaves time for the suplente.
   static std::chrono::milliseconds attempt_budget(std::chrono::milliseconds left, bool last);
 
+  // Peers a holders=N search asks at the same time, at most.
+  static constexpr size_t kMaxParallelAsks = 8;
+
  private:
-  asio::awaitable<SearchOutcome> find(SearchQuery q, std::string local_grpc_address);
-  std::optional<SearchReply> answer_locally(const SearchQuery& q, std::string local_grpc_address);
+  asio::awaitable<SearchOutcome> find(SearchQuery q, std::string local_grpc_address,
+                                      std::string local_url);
+  std::optional<SearchReply> answer_locally(const SearchQuery& q, std::string local_grpc_address,
+                                            std::string local_url);
   bool already_seen(const SearchQuery& q, Clock::time_point now);
   asio::awaitable<SearchOutcome> ask_peers(const SearchQuery& q, uint32_t ttl,
                                            Clock::time_point start, Clock::time_point deadline);
-  asio::awaitable<Answer> ask_one(const HttpUrl& peer, const SearchQuery& q,
-                                  Clock::time_point deadline);
+  // holders=N: every allowed peer at once (kMaxParallelAsks at a time), adding to `found`.
+  asio::awaitable<SearchOutcome> gather(const SearchQuery& q, uint32_t ttl, Clock::time_point start,
+                                        Clock::time_point deadline, SearchReply found);
+  // By value: a gather runs it as a coroutine of its own.
+  asio::awaitable<Answer> ask_one(HttpUrl peer, SearchQuery q, Clock::time_point deadline);
 
   const Config& cfg_;
   FileIndex& index_;

@@ -87,10 +87,13 @@ class OpenApiDocument(unittest.TestCase):
             jsonschema.Draft4Validator(schema, resolver=self.resolver).validate(json.loads(body))
 
     def example_request(self, path, op):
-        """A request that exercises the operation: required query parameters from their
-        examples, the request body from its example."""
-        query = {p["name"]: p["example"] for p in op.get("parameters", [])
-                 if p["in"] == "query" and p.get("required")}
+        """A request that exercises the operation: the query parameters that have an
+        example (every required one must), the request body from its example."""
+        params = [p for p in op.get("parameters", []) if p["in"] == "query"]
+        for p in params:
+            if p.get("required"):
+                self.assertIn("example", p, f"{path}: required parameter {p['name']}")
+        query = {p["name"]: p["example"] for p in params if "example" in p}
         target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         body = None
         if "requestBody" in op:
@@ -155,6 +158,10 @@ class OpenApiDocument(unittest.TestCase):
         cases = [("get", "/buscar", "/buscar", None),
                  ("get", "/buscar", "/buscar?archivo=..%2Fetc%2Fpasswd", None),
                  ("get", "/buscar", "/buscar?archivo=a.txt&ttl=65", None),
+                 ("get", "/buscar", "/buscar?archivo=a.txt&holders=0", None),
+                 ("get", "/buscar", "/buscar?archivo=a.txt&holders=17", None),
+                 ("get", "/buscar", "/buscar?sha256=abc", None),
+                 ("get", "/buscar", "/buscar?sha256=" + "0" * 64, None),  # a miss: 200
                  ("get", "/buscar", "/buscar?archivo=nada.txt", None),  # a miss: 200
                  ("post", "/peers", "/peers", "{}"),
                  ("post", "/peers", "/peers", "[1]"),
@@ -163,7 +170,7 @@ class OpenApiDocument(unittest.TestCase):
             with self.subTest(request=f"{method.upper()} {target} {body or ''}"):
                 status, headers, answer = request(port, method, target, body)
                 self.check_answer(target, self.doc["paths"][path][method], status, headers, answer)
-                expected = 200 if "nada" in target else 400
+                expected = 200 if "nada" in target or "0" * 64 in target else 400
                 self.assertEqual(status, expected, answer)
 
     def test_methods_not_documented_on_a_path_are_405(self):

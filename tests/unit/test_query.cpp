@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <string>
+#include <utility>
 
 #include "search/query.hpp"
 
@@ -11,6 +13,13 @@ namespace {
 
 // The query string of a target ("/buscar?a=1" -> "a=1").
 std::string_view query_of(std::string_view target) { return target.substr(target.find('?') + 1); }
+
+// Why a query string is refused (it must be).
+std::string why(std::string_view query) {
+  const auto q = parse_search_query(query);
+  CHECK_FALSE(q);
+  return q ? std::string() : q.error().why;
+}
 
 }  // namespace
 
@@ -41,21 +50,61 @@ TEST_CASE("a client's query names the file and the holders to skip, nothing else
 }
 
 TEST_CASE("bad queries say what to fix") {
-  const auto why = [](std::string_view query) {
-    const auto q = parse_search_query(query);
-    CHECK_FALSE(q);
-    return q ? std::string() : q.error().why;
+  const std::string hex(64, 'a');
+  const std::string nonhex(64, 'g');
+  const std::string sha_rule = "sha256 must be 64 hex digits (the file's sha256sum)";
+  const std::string holders_rule = "holders must be a whole number 1..16";
+  const std::string qid_rule = "qid must be 1..64 letters, digits, - or _";
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "missing query parameter archivo (GET /buscar?archivo=NAME)"},
+      {"holders=2", "missing query parameter archivo (GET /buscar?archivo=NAME)"},
+      {"archivo=%zz", "the archivo parameter has a malformed %-escape"},
+      {"archivo=a&ttl=65", "ttl must be a whole number 0..64"},
+      {"archivo=a&ttl=x", "ttl must be a whole number 0..64"},
+      {"archivo=a&budget_ms=600001", "budget_ms must be a whole number 0..600000"},
+      {"archivo=a&qid=a%20b", qid_rule},
+      {"archivo=a&qid=" + std::string(65, 'q'), qid_rule},
+      {"archivo=a&holders=0", holders_rule},
+      {"archivo=a&holders=17", holders_rule},
+      {"archivo=a&holders=", holders_rule},
+      {"sha256=abc", sha_rule},
+      {"archivo=a&sha256=" + nonhex, sha_rule},
+      {"sha256=%zz", "the sha256 parameter has a malformed %-escape"},
   };
-  CHECK(why("") == "missing query parameter archivo (GET /buscar?archivo=NAME)");
-  CHECK(why("archivo=%zz") == "the archivo parameter has a malformed %-escape");
+  for (const auto& [query, message] : cases) {
+    CAPTURE(query);
+    CHECK(why(query) == message);
+  }
   CHECK(why("archivo=..").find("invalid archivo: ") == 0);
-  CHECK(why("archivo=a&ttl=65") == "ttl must be a whole number 0..64");
-  CHECK(why("archivo=a&ttl=x") == "ttl must be a whole number 0..64");
-  CHECK(why("archivo=a&budget_ms=600001") == "budget_ms must be a whole number 0..600000");
-  CHECK(why("archivo=a&qid=a%20b") == "qid must be 1..64 letters, digits, - or _");
-  CHECK(why("archivo=a&qid=" + std::string(65, 'q')) ==
-        "qid must be 1..64 letters, digits, - or _");
+  CHECK(why("archivo=..&sha256=" + hex).find("invalid archivo: ") == 0);
   CHECK(parse_search_query("archivo=a&ttl=64&budget_ms=600000&qid=Ab-_9"));
+}
+
+TEST_CASE("holders and sha256 travel in the target, only when asked") {
+  const std::string hex(64, 'a');
+  SearchQuery q{.name = "a.txt", .holders = 3, .sha256 = hex};
+  CHECK(search_target(q) == "/buscar?archivo=a.txt&sha256=" + hex + "&holders=3");
+  q.name.clear();  // by content alone
+  q.ttl = 1;
+  q.exclude = {"h:1"};
+  CHECK(search_target(q) == "/buscar?sha256=" + hex + "&ttl=1&exclude=h%3A1&holders=3");
+  auto back = parse_search_query(query_of(search_target(q)));
+  REQUIRE(back);
+  CHECK(back->name.empty());
+  CHECK(back->sha256 == hex);
+  CHECK(back->holders == 3u);
+  CHECK(back->ttl == 1u);
+  CHECK(back->exclude == q.exclude);
+  // A digest is read in either case and carried in lower case.
+  back = parse_search_query("archivo=a.txt&sha256=" + std::string(64, 'A') + "&holders=16");
+  REQUIRE(back);
+  CHECK(back->name == "a.txt");
+  CHECK(back->sha256 == hex);
+  CHECK(back->holders == 16u);
+  back = parse_search_query("archivo=a.txt");
+  REQUIRE(back);
+  CHECK_FALSE(back->holders);
+  CHECK(back->sha256.empty());
 }
 
 TEST_CASE("query ids are fresh") {

@@ -70,3 +70,46 @@ TEST_CASE("sha256: carried when it is 64 hex digits, dropped otherwise") {
   CHECK(parse_search_reply(R"({"present":true,"sha256":")" + std::string(64, 'g') + "\"}")
             ->sha256.empty());
 }
+
+TEST_CASE("holders: listed after the first holder's fields, read back, odd entries dropped") {
+  const std::string hex(64, 'b');
+  SearchReply hit{.present = true,
+                  .grpc_address = "10.0.0.1:50051",
+                  .filename = "d.txt",
+                  .size = 5,
+                  .holders = {{"10.0.0.1:50051", "http://10.0.0.1:8001", 5, hex},
+                              {"10.0.0.2:50052", "http://10.0.0.2:8002", {}, ""}}};
+  const auto body = search_reply_body(hit);
+  CHECK(body ==
+        R"({"present":true,"filename":"d.txt","grpc_address":"10.0.0.1:50051","size":5,)"
+        R"("holders":[{"grpc_address":"10.0.0.1:50051","url":"http://10.0.0.1:8001","size":5,)"
+        R"("sha256":")" +
+            hex + R"("},{"grpc_address":"10.0.0.2:50052","url":"http://10.0.0.2:8002"}]})");
+  auto back = parse_search_reply(body);
+  REQUIRE(back);
+  REQUIRE(back->holders.size() == 2);
+  CHECK(back->holders[0].grpc_address == "10.0.0.1:50051");
+  CHECK(back->holders[0].url == "http://10.0.0.1:8001");
+  CHECK(back->holders[0].size == 5u);
+  CHECK(back->holders[0].sha256 == hex);
+  CHECK_FALSE(back->holders[1].size);
+  CHECK(back->holders[1].sha256.empty());
+  // Without holders the body is what it always was.
+  hit.holders.clear();
+  CHECK(search_reply_body(hit) ==
+        R"({"present":true,"filename":"d.txt","grpc_address":"10.0.0.1:50051","size":5})");
+  // Entries that are not objects, or name no gRPC address, are passed over; so is a
+  // "holders" that is not a list.
+  back = parse_search_reply(
+      R"({"present":true,"holders":[1,"x",{"url":"http://h:1"},{"grpc_address":"h:2","size":-1,)"
+      R"("sha256":"zz","extra":{}}]})");
+  REQUIRE(back);
+  REQUIRE(back->holders.size() == 1);
+  CHECK(back->holders[0].grpc_address == "h:2");
+  CHECK_FALSE(back->holders[0].size);
+  CHECK(back->holders[0].sha256.empty());
+  back = parse_search_reply(R"({"present":true,"holders":{"grpc_address":"h:2"}})");
+  REQUIRE(back);
+  CHECK(back->holders.empty());
+  CHECK_FALSE(parse_search_reply(R"({"present":true,"holders":[{"grpc_address":)"));
+}

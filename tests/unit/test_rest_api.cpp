@@ -69,11 +69,14 @@ struct Api {
     api = std::make_unique<RestApi>(cfg, *index, *peers, *search, "unit");
   }
 
-  http::Response handle(std::string method, std::string target, std::string body = {}) {
+  // `local`: where the request arrived.
+  http::Response handle(std::string method, std::string target, std::string body = {},
+                        asio::ip::tcp::endpoint local = {}) {
     http::Request req;
     req.method = std::move(method);
     req.target = std::move(target);
     req.body = std::move(body);
+    req.local = local;
     http::Response out;
     asio::co_spawn(io, api->handle(req),
                    [&](std::exception_ptr, http::Response r) { out = std::move(r); });
@@ -130,4 +133,30 @@ TEST_CASE("GET /openapi.json serves the built-in document") {
   CHECK(r.content_type == "application/json");
   REQUIRE(r.shared_body);
   CHECK(*r.shared_body == openapi_json());
+}
+
+TEST_CASE("GET /buscar?holders=N: a peer that holds the file lists itself, at its REST URL") {
+  Api a;
+  const asio::ip::tcp::endpoint local(asio::ip::make_address("10.1.2.3"), 8123);
+  const auto holder = [&](const std::string& target) {
+    const auto r = a.handle("GET", target, {}, local);
+    CHECK(r.status == 200);
+    const auto body = boost::json::parse(r.body);
+    REQUIRE(body.at("holders").as_array().size() == 1);
+    CHECK(body.at("holders").at(0).at("size") == 4);
+    CHECK(body.at("holders").at(0).at("grpc_address") == body.at("grpc_address"));
+    return std::string(body.at("holders").at(0).at("url").as_string());
+  };
+  // The host the gRPC address names (configured ip, else where the request arrived, unless
+  // advertise_host says), and the port the request came in on.
+  CHECK(holder("/buscar?archivo=documento1.txt&holders=2") == "http://127.0.0.1:8123");
+  a.cfg.ip = "0.0.0.0";
+  CHECK(holder("/buscar?archivo=documento1.txt&holders=1") == "http://10.1.2.3:8123");
+  a.cfg.advertise_host = "files.example";
+  CHECK(holder("/buscar?archivo=documento1.txt&holders=16") == "http://files.example:8123");
+  // Without holders=N, the reply it always gave.
+  CHECK(
+      a.handle("GET", "/buscar?archivo=documento1.txt", {}, local).body ==
+      R"({"present":true,"filename":"documento1.txt","grpc_address":"files.example:0","size":4})");
+  CHECK(a.handle("GET", "/buscar?archivo=documento1.txt&holders=0").status == 400);
 }

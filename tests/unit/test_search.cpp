@@ -1,13 +1,20 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
-#include <asio/use_future.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "content/manifest.hpp"
+#include "content/sha256.hpp"
 #include "core/metrics.hpp"
 #include "search/breaker.hpp"
 #include "search/peer_set.hpp"
@@ -105,7 +112,8 @@ namespace {
 
 const HttpUrl kTitular = *parse_http_url("http://10.0.0.2:8002");
 const HttpUrl kSuplente = *parse_http_url("http://10.0.0.3:8003");
-constexpr const char* kLocal = "10.0.0.1:50051";  // this peer's gRPC address
+constexpr const char* kLocal = "10.0.0.1:50051";           // this peer's gRPC address
+constexpr const char* kLocalUrl = "http://10.0.0.1:8001";  // and its REST URL
 
 http::ClientResponse answered(int status, std::string body) {
   http::ClientResponse r;
@@ -126,11 +134,19 @@ http::ClientResponse failed(http::ClientResponse::Error e) {
 
 // A DistributedSearch with a titular and a suplente, in simulated time: its clock is `now`,
 // and its peers are `answer`, which may move `now` on (a hung peer costs its whole attempt).
+// A peer may also take `takes` of simulated time, during which the others run: time then moves
+// on only when every coroutine waits, to the next answer due (or the asker's deadline).
 struct Sim {
   struct Asked {
     std::string peer;
     SearchQuery q;  // as the peer read it off the wire
     Clock::time_point at, deadline;
+  };
+  // An ask waiting for simulated time to reach `at`.
+  struct Waiting {
+    Clock::time_point at;
+    asio::steady_timer* timer;
+    bool* due;
   };
 
   testing::TempDir dir;
@@ -140,6 +156,11 @@ struct Sim {
   Clock::time_point now = Clock::time_point{} + 1h;
   std::vector<Asked> asked;
   std::function<http::ClientResponse(const Asked&)> answer = [](const Asked&) { return miss(); };
+  std::function<Clock::duration(const Asked&)> takes = [](const Asked&) {
+    return Clock::duration::zero();
+  };
+  std::vector<Waiting> waiting;
+  std::vector<std::string> called_off;  // peers whose ask the search cancelled
   std::unique_ptr<DistributedSearch> search;
 
   Sim() {
@@ -156,16 +177,46 @@ struct Sim {
           auto q = parse_search_query(target.substr(target.find('?') + 1));
           REQUIRE(q);
           asked.push_back({peer.str(), std::move(q).value(), now, deadline});
-          co_return answer(asked.back());
+          const Asked a = asked.back();
+          const auto ready = a.at + takes(a);
+          if (ready == a.at) co_return answer(a);
+          asio::steady_timer timer(co_await asio::this_coro::executor, Clock::time_point::max());
+          bool due = false;
+          waiting.push_back({std::min(ready, deadline), &timer, &due});
+          co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+          std::erase_if(waiting, [&](const Waiting& w) { return w.timer == &timer; });
+          if (!due) {
+            called_off.push_back(a.peer);
+            co_return failed(http::ClientResponse::Error::io);
+          }
+          if (ready > deadline) co_return failed(http::ClientResponse::Error::timeout);
+          co_return answer(a);
         },
         [this] { return now; });
   }
 
   SearchOutcome run(SearchQuery q, std::string local = kLocal) {
     asio::io_context io;
-    auto f = asio::co_spawn(io, search->search(std::move(q), std::move(local)), asio::use_future);
-    io.run();
-    return f.get();
+    std::optional<SearchOutcome> out;
+    asio::co_spawn(io, search->search(std::move(q), std::move(local), kLocalUrl),
+                   [&](std::exception_ptr e, SearchOutcome r) {
+                     if (e) std::rethrow_exception(e);
+                     out = std::move(r);
+                   });
+    for (;;) {
+      io.restart();
+      io.poll();
+      if (out) break;
+      REQUIRE_FALSE(waiting.empty());  // else the search waits for nothing: it would hang
+      const auto next =
+          std::min_element(waiting.begin(), waiting.end(),
+                           [](const Waiting& a, const Waiting& b) { return a.at < b.at; });
+      now = std::max(now, next->at);
+      *next->due = true;
+      next->timer->cancel();
+    }
+    CHECK(waiting.empty());  // a search leaves no ask behind
+    return *out;
   }
   SearchOutcome run(std::string name) { return run(SearchQuery{std::move(name), {}, {}, {}, {}}); }
 
@@ -346,4 +397,205 @@ TEST_CASE("search: how a peer's answer counts") {
   CHECK(DistributedSearch::attempt_budget(1000ms, true) == 1000ms);
   CHECK(DistributedSearch::attempt_budget(150ms, false) == 100ms);
   CHECK(DistributedSearch::attempt_budget(60ms, false) == 60ms);
+}
+
+namespace {
+
+const HttpUrl kLearned = *parse_http_url("http://10.0.0.4:8004");
+
+// The gRPC address each neighbour serves at, when it holds the file itself.
+std::string grpc_of(const std::string& peer) {
+  if (peer == kTitular.str()) return "10.0.0.2:50052";
+  if (peer == kSuplente.str()) return "10.0.0.3:50053";
+  return "10.0.0.4:50054";
+}
+
+// A hit from a peer that gathered holders, the first of them in the first-holder fields.
+http::ClientResponse holding(std::vector<SearchHolder> holders) {
+  SearchReply r{.present = true,
+                .grpc_address = holders.at(0).grpc_address,
+                .filename = "d.txt",
+                .size = holders.at(0).size};
+  r.holders = std::move(holders);
+  return answered(200, search_reply_body(r));
+}
+
+// A Sim with a learned peer too, whose neighbours take `ms` each (by peer) and each hold the
+// file themselves, answering as an older peer would (no holders list).
+void three_holders(Sim& sim, std::function<Clock::duration(const std::string&)> ms) {
+  sim.peers.learn(kLearned, grpc_of(kLearned.str()), "P4", sim.now);
+  sim.takes = [ms](const Sim::Asked& a) { return ms(a.peer); };
+  sim.answer = [](const Sim::Asked& a) { return hit(grpc_of(a.peer)); };
+}
+
+}  // namespace
+
+TEST_CASE("holders: the neighbours are asked at once, each with the whole budget") {
+  Sim sim;
+  const auto t0 = sim.now;
+  three_holders(sim, [](const std::string&) { return 400ms; });
+  const auto r = sim.run(SearchQuery{.name = "d.txt", .holders = 3});
+  CHECK(sim.now == t0 + 400ms);  // together, not 1200 ms one after another
+  REQUIRE(sim.asked.size() == 3);
+  for (const auto& a : sim.asked) {
+    CHECK(a.at == t0);
+    CHECK(a.deadline == t0 + 1000ms);
+    CHECK(a.q.budget == 950ms);
+    CHECK(a.q.holders == 3u);
+    CHECK(a.q.ttl == 2u);
+    CHECK(a.q.qid == sim.asked[0].q.qid);
+  }
+  REQUIRE(r.reply.present);
+  CHECK_FALSE(r.timed_out);
+  // Replies without a list (older peers) are one holder each: the peer that answered.
+  REQUIRE(r.reply.holders.size() == 3);
+  const std::vector<std::string> urls{kTitular.str(), kSuplente.str(), kLearned.str()};
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(r.reply.holders[i].url == urls[i]);
+    CHECK(r.reply.holders[i].grpc_address == grpc_of(urls[i]));
+  }
+  // The first holder's fields are what a client that never asked for holders reads.
+  CHECK(r.reply.grpc_address == r.reply.holders[0].grpc_address);
+  CHECK(r.reply.via == r.reply.holders[0].url);
+  CHECK(r.reply.filename == "d.txt");
+}
+
+TEST_CASE("holders: the local index is one; once N are in, the other asks are called off") {
+  Sim sim;
+  const auto t0 = sim.now;
+  three_holders(sim, [](const std::string& peer) {
+    return peer == kTitular.str() ? 100ms : peer == kSuplente.str() ? 200ms : 900ms;
+  });
+  const auto r = sim.run(SearchQuery{.name = "here.txt", .holders = 2});
+  CHECK(sim.now == t0 + 100ms);
+  REQUIRE(sim.asked.size() == 3);
+  CHECK(sim.asked[0].q.holders == 1u);                                // the one still missing,
+  CHECK(sim.asked[0].q.exclude == std::vector<std::string>{kLocal});  // and not this one again
+  CHECK(sim.called_off == std::vector<std::string>{kSuplente.str(), kLearned.str()});
+  REQUIRE(r.reply.holders.size() == 2);
+  CHECK(r.reply.holders[0].grpc_address == kLocal);
+  CHECK(r.reply.holders[0].url == kLocalUrl);
+  CHECK(r.reply.holders[0].size == 4u);
+  CHECK(r.reply.holders[1].url == kTitular.str());
+  CHECK(r.reply.grpc_address == kLocal);
+  CHECK(r.reply.via.empty());
+  // Called off is not failed: no peer is marked down for it.
+  const auto json = sim.peers.to_json(sim.now);
+  for (size_t i = 0; i < 3; ++i) CHECK(json.at(i).at("failures") == 0);
+}
+
+TEST_CASE("holders: at the deadline the search answers with what it gathered") {
+  Sim sim;
+  const auto t0 = sim.now;
+  three_holders(sim, [](const std::string& peer) {
+    return peer == kTitular.str() ? 100ms : peer == kSuplente.str() ? 5000ms : 50ms;
+  });
+  sim.answer = [](const Sim::Asked& a) {
+    return a.peer == kLearned.str() ? miss() : hit(grpc_of(a.peer));
+  };
+  const auto r = sim.run(SearchQuery{.name = "d.txt", .holders = 3});
+  CHECK(sim.now == t0 + 1000ms);
+  REQUIRE(r.reply.present);
+  REQUIRE(r.reply.holders.size() == 1);
+  CHECK(r.reply.holders[0].grpc_address == grpc_of(kTitular.str()));
+  // Nobody at all is a miss that timed out.
+  sim.answer = [](const Sim::Asked&) { return miss(); };
+  sim.takes = [](const Sim::Asked&) { return 5000ms; };
+  const auto none = sim.run(SearchQuery{.name = "d.txt", .holders = 3});
+  CHECK_FALSE(none.reply.present);
+  CHECK(none.timed_out);
+  CHECK(none.reply.holders.empty());
+}
+
+TEST_CASE("holders: lists from further on are merged, each holder once") {
+  Sim sim;
+  sim.peers.learn(kLearned, grpc_of(kLearned.str()), "P4", sim.now);
+  const SearchHolder x{"10.0.0.7:1", "http://10.0.0.7:2", 4, ""};
+  const SearchHolder y{"10.0.0.8:1", "http://10.0.0.8:2", 4, ""};
+  const SearchHolder z{"0.0.0.0:1", "http://10.0.0.3:2", 4, ""};  // the suplente's wildcard
+  sim.answer = [&](const Sim::Asked& a) {
+    if (a.peer == kTitular.str()) return holding({x, y});
+    if (a.peer == kSuplente.str()) return holding({x, z, {kLocal, kLocalUrl, 4, ""}});
+    // An older peer that found it one hop further names that hop in via.
+    return answered(200, search_reply_body({.present = true,
+                                            .grpc_address = "10.0.0.9:1",
+                                            .filename = "d.txt",
+                                            .via = "http://10.0.0.9:2"}));
+  };
+  const auto r = sim.run(SearchQuery{.name = "here.txt", .holders = 16});
+  REQUIRE(sim.asked.size() == 3);
+  CHECK(sim.asked[0].q.holders == 15u);
+  std::vector<std::string> got, urls;
+  for (const auto& h : r.reply.holders) {
+    got.push_back(h.grpc_address);
+    urls.push_back(h.url);
+  }
+  // This peer itself (excluded further on) and x are listed once.
+  CHECK(got ==
+        std::vector<std::string>{kLocal, "10.0.0.7:1", "10.0.0.8:1", "10.0.0.3:1", "10.0.0.9:1"});
+  CHECK(urls.back() == "http://10.0.0.9:2");
+}
+
+TEST_CASE("sha256: found by content whatever its name; name and content must both match") {
+  Sim sim;
+  const std::string hex(64, 'c'), other(64, 'd');
+  const auto e = sim.index->find("here.txt");
+  REQUIRE(e);
+  auto m = std::make_shared<Manifest>();
+  m->size = 4;
+  m->sha256 = *sha256_from_hex(hex);
+  sim.index->set_manifests({{"here.txt", e->stamp(), m}});
+  auto r = sim.run(SearchQuery{.sha256 = hex});
+  REQUIRE(r.reply.present);
+  CHECK(r.reply.filename == "here.txt");  // the holder's name for it
+  CHECK(r.reply.sha256 == hex);
+  CHECK(sim.run(SearchQuery{.name = "HERE.txt", .sha256 = hex}).reply.present);
+  CHECK(sim.asked.empty());
+  // The same name with other content is not here. A neighbour that matched the name alone (an
+  // older peer) is no hit either; one that refuses a query without archivo has nothing.
+  sim.answer = [&](const Sim::Asked& a) {
+    if (a.peer == kSuplente.str()) return answered(400, R"({"error":"missing archivo"})");
+    return answered(200, search_reply_body({.present = true,
+                                            .grpc_address = "10.0.0.2:50052",
+                                            .filename = "here.txt",
+                                            .sha256 = hex}));
+  };
+  CHECK_FALSE(sim.run(SearchQuery{.name = "here.txt", .sha256 = other}).reply.present);
+  REQUIRE(sim.asked.size() == 2);
+  CHECK(sim.asked[0].q.sha256 == other);
+  sim.asked.clear();
+  r = sim.run(SearchQuery{.holders = 2, .sha256 = other});
+  CHECK_FALSE(r.reply.present);
+  REQUIRE(sim.asked.size() == 2);
+  CHECK(sim.asked[1].q.name.empty());
+  CHECK(sim.asked[1].q.sha256 == other);
+  const auto json = sim.peers.to_json(sim.now);
+  CHECK(json.at(0).at("failures") == 0);
+  CHECK(json.at(1).at("failures") == 0);
+}
+
+TEST_CASE("holders: at most kMaxParallelAsks at a time; a later ask skips the holders found") {
+  Sim sim;
+  for (int i = 0; i < 10; ++i)
+    sim.peers.learn(*parse_http_url("http://10.0.1." + std::to_string(i) + ":8000"), "", "L",
+                    sim.now);
+  const auto t0 = sim.now;
+  sim.takes = [](const Sim::Asked&) { return 100ms; };
+  sim.answer = [](const Sim::Asked& a) {
+    if (a.peer == kTitular.str()) return hit(grpc_of(a.peer));
+    return a.peer == "http://10.0.1.9:8000" ? hit("10.0.1.9:50051") : miss();
+  };
+  const auto r = sim.run(SearchQuery{.name = "d.txt", .holders = 2});
+  REQUIRE(sim.asked.size() == 12);
+  constexpr size_t kFirst = DistributedSearch::kMaxParallelAsks;
+  for (size_t i = 0; i < sim.asked.size(); ++i) {
+    INFO(i);
+    CHECK(sim.asked[i].at == (i < kFirst ? t0 : t0 + 100ms));
+    const auto& q = sim.asked[i].q;
+    CHECK(q.holders == (i < kFirst ? 2u : 1u));
+    if (i >= kFirst) CHECK(q.exclude == std::vector<std::string>{grpc_of(kTitular.str())});
+  }
+  CHECK(sim.now == t0 + 200ms);
+  REQUIRE(r.reply.holders.size() == 2);
+  CHECK(r.reply.holders[1].grpc_address == "10.0.1.9:50051");
 }
