@@ -4,19 +4,26 @@
 #include <simdjson.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "cli/holders.hpp"
 #include "cli/progress.hpp"
+#include "cli/swarm.hpp"
+#include "cli/transfer_source.hpp"
 #include "core/names.hpp"
+#include "core/token_bucket.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
 #include "http/tls.hpp"
@@ -27,19 +34,22 @@
 
 namespace {
 
+using p2p::SwarmFailure;
 using p2p::TransferClient;
 using p2p::TransferResult;
+using p2p::cli::Holder;
 
 // One exit status per kind of failure, so scripts can tell them apart.
 enum Exit : int {
   kOk = 0,
-  kFailed = 1,       // anything else
-  kBadName = 2,      // invalid file name or usage
-  kNotFound = 3,     // no such file
-  kExists = 4,       // would replace an existing file
-  kRefused = 5,      // the peer refused: permission, size limit, disk full
-  kUnreachable = 6,  // no answer from the peer
-  kCancelled = 130,  // Ctrl-C
+  kFailed = 1,        // anything else
+  kBadName = 2,       // invalid file name or usage
+  kNotFound = 3,      // no such file
+  kExists = 4,        // would replace an existing file
+  kRefused = 5,       // the peer refused: permission, size limit, disk full
+  kUnreachable = 6,   // no answer from the peer
+  kDidNotVerify = 7,  // no holder sent the bytes the file's SHA-256 says (the verified pieces stay)
+  kCancelled = 130,   // Ctrl-C
 };
 
 int exit_for(const grpc::Status& s) {
@@ -67,8 +77,26 @@ int exit_for(const grpc::Status& s) {
   }
 }
 
-const char* what_failed(const grpc::Status& s) {
-  switch (exit_for(s)) {
+int exit_for(SwarmFailure::Kind k) {
+  switch (k) {
+    case SwarmFailure::Kind::invalid:
+      return kBadName;
+    case SwarmFailure::Kind::exists:
+      return kExists;
+    case SwarmFailure::Kind::io:
+      return kFailed;
+    case SwarmFailure::Kind::unavailable:
+      return kUnreachable;
+    case SwarmFailure::Kind::did_not_verify:
+      return kDidNotVerify;
+    case SwarmFailure::Kind::cancelled:
+      return kCancelled;
+  }
+  return kFailed;
+}
+
+const char* what_failed(int code) {
+  switch (code) {
     case kBadName:
       return "bad name";
     case kNotFound:
@@ -79,12 +107,16 @@ const char* what_failed(const grpc::Status& s) {
       return "refused";
     case kUnreachable:
       return "unreachable";
+    case kDidNotVerify:
+      return "did not verify";
     case kCancelled:
       return "cancelled";
     default:
       return "failed";
   }
 }
+
+const char* what_failed(const grpc::Status& s) { return what_failed(exit_for(s)); }
 
 int report_http(const p2p::http::ClientResponse& r, const std::string& what) {
   if (!r.ok()) {
@@ -101,9 +133,20 @@ int report(const grpc::Status& s) {
   return exit_for(s);
 }
 
-// Ctrl-C or SIGTERM cancels the transfer in progress, so its temporary file is removed
-// before the process exits. The signals are blocked before any thread exists (gRPC starts
-// its own), and one thread takes them with sigwait.
+int report(const SwarmFailure& f) {
+  const int code = exit_for(f.kind);
+  // Its message starts with "data did not verify" already.
+  if (code == kDidNotVerify)
+    std::fprintf(stderr, "p2p: %s\n", f.why.c_str());
+  else
+    std::fprintf(stderr, "p2p: %s: %s\n", what_failed(code), f.why.c_str());
+  return code;
+}
+
+// Ctrl-C or SIGTERM cancels the transfer in progress (an unverified one removes its
+// temporary file; a verified one keeps its part file and record to resume) before the process
+// exits. The signals are blocked before any thread exists (gRPC starts its own), and one
+// thread takes them with sigwait.
 class CancelOnSignal {
  public:
   CancelOnSignal() {
@@ -117,14 +160,14 @@ class CancelOnSignal {
       sigwait(&set, &sig);
       std::lock_guard lock(mu_);
       signalled_ = true;
-      if (client_) client_->cancel();
+      if (cancel_) cancel_();
     }).detach();
   }
-  // The client to cancel on a signal (nullptr: none).
-  void watch(TransferClient* client) {
+  // What cancels the transfer in progress on a signal (empty: none).
+  void watch(std::function<void()> cancel) {
     std::lock_guard lock(mu_);
-    client_ = client;
-    if (signalled_ && client) client->cancel();
+    cancel_ = std::move(cancel);
+    if (signalled_ && cancel_) cancel_();
   }
   bool signalled() {
     std::lock_guard lock(mu_);
@@ -133,7 +176,7 @@ class CancelOnSignal {
 
  private:
   std::mutex mu_;
-  TransferClient* client_ = nullptr;
+  std::function<void()> cancel_;
   bool signalled_ = false;
 };
 
@@ -160,26 +203,117 @@ grpc::Status connect(TransferClient& client) {
                               " or not naming that host)"};
 }
 
-// Registers a client for cancellation while it lives.
+// Registers a transfer for cancellation while it lives.
 class Watched {
  public:
-  explicit Watched(TransferClient& c) { on_signal->watch(&c); }
+  explicit Watched(TransferClient& c) {
+    on_signal->watch([&c] { c.cancel(); });
+  }
+  explicit Watched(p2p::Swarm& s) {
+    on_signal->watch([&s] { s.cancel(); });
+  }
   ~Watched() { on_signal->watch(nullptr); }
   Watched(const Watched&) = delete;
   Watched& operator=(const Watched&) = delete;
 };
 
-// Downloads `name` from `address` into `out_dir` with a progress bar; the status.
-grpc::Status download(const std::string& address, const std::string& name,
-                      const std::string& out_dir, bool force, TransferResult& r) {
+// What `p2p get` was asked for, besides the name and where to find it.
+struct GetOptions {
+  std::string out_dir = ".";
+  bool force = false;
+  uint32_t sources = 4;   // holders to gather (--sources)
+  std::string sha256;     // the content wanted (--sha256); empty: what most holders have
+  uint64_t max_rate = 0;  // bytes/s for all holders together; 0: unlimited
+};
+
+// Downloads `name` from `address` into `out_dir` with a progress bar, unverified (the holder
+// has no manifest to check against); the status.
+grpc::Status download(const std::string& address, const std::string& name, const GetOptions& o,
+                      TransferResult& r) {
   TransferClient client(address, tls.grpc_credentials);
   Watched watched(client);
   if (auto s = connect(client); !s.ok()) return s;
   p2p::cli::ProgressBar bar(name);
-  r = client.download_to_folder(name, out_dir, force,
-                                [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+  // --max-rate: a progress call that waits holds back the reads, and gRPC's flow control
+  // the holder.
+  std::optional<p2p::TokenBucket> rate;
+  if (o.max_rate) rate.emplace(o.max_rate);
+  uint64_t counted = 0;
+  r = client.download_to_folder(name, o.out_dir, o.force, [&](uint64_t done, uint64_t total) {
+    bar.update(done, total);
+    if (!rate || done <= counted) return;
+    std::this_thread::sleep_for(rate->reserve(done - counted, p2p::TokenBucket::Clock::now()));
+    counted = done;
+  });
   bar.finish();
   return r.status;
+}
+
+void say_not_verified(const std::string& why) {
+  std::fprintf(stderr, "p2p: not verified: %s\n", why.c_str());
+}
+
+// How a verified download ended: the exit status once reported, or (`retry`) every holder
+// failed, reported by nobody yet, and `gone` names them so another search can skip them.
+struct SwarmEnd {
+  int code = kOk;
+  bool retry = false;
+  std::string why;
+  std::vector<std::string> gone;
+};
+
+// Downloads the content `m` describes from `holders` at once, each piece verified.
+SwarmEnd swarm_get(const p2p::Manifest& m, const std::string& name,
+                   const std::vector<Holder>& holders, const GetOptions& o) {
+  std::vector<std::unique_ptr<p2p::PieceSource>> sources;
+  for (const Holder& h : holders)
+    sources.push_back(
+        std::make_unique<p2p::TransferSource>(h.grpc_address, h.name, tls.grpc_credentials));
+  std::optional<p2p::TokenBucket> rate;  // one bucket: --max-rate bounds all holders together
+  if (o.max_rate) rate.emplace(o.max_rate);
+  p2p::cli::ProgressBar bar(name);
+  p2p::SwarmOptions so;
+  so.force = o.force;
+  so.rate = rate ? &*rate : nullptr;
+  so.started = [](uint64_t verified, uint64_t pieces) {
+    if (verified > 0)
+      std::fprintf(stderr, "p2p: resuming: %llu of %llu pieces already verified\n",
+                   static_cast<unsigned long long>(verified),
+                   static_cast<unsigned long long>(pieces));
+  };
+  so.progress = [&bar](size_t in_use, uint64_t verified, uint64_t total) {
+    bar.update(verified, total, in_use);
+  };
+  p2p::Swarm swarm(m, name, o.out_dir, std::move(sources), so);
+  auto r = [&] {
+    Watched watched(swarm);
+    return swarm.run();
+  }();
+  bar.finish();
+  const auto stats = swarm.stats();
+  if (!r) {
+    if (r.error().kind == SwarmFailure::Kind::unavailable && !on_signal->signalled()) {
+      SwarmEnd end{kUnreachable, true, r.error().why, {}};
+      for (const auto& s : stats) end.gone.push_back(s.label);
+      return end;
+    }
+    SwarmEnd end;
+    end.code = report(r.error());
+    return end;
+  }
+  // Per holder, when there is more to say than the line on stdout: several holders shared
+  // the work, or one of them misbehaved.
+  const bool eventful = std::any_of(
+      stats.begin(), stats.end(), [](const auto& s) { return s.dropped || s.pieces_rejected > 0; });
+  if (stats.size() > 1 || eventful)
+    for (const auto& s : stats)
+      std::fprintf(stderr, "p2p: %s\n", p2p::cli::holder_summary(s).c_str());
+  std::string from;
+  for (const auto& s : stats)
+    if (s.pieces_verified > 0) from += (from.empty() ? "" : ", ") + s.label;
+  std::printf("%s (%s) sha256 %s%s%s\n", r->c_str(), p2p::cli::human_bytes(m.size).c_str(),
+              p2p::to_hex(m.sha256).c_str(), from.empty() ? "" : " from ", from.c_str());
+  return SwarmEnd{};
 }
 
 // A search may take the peer's whole timeout_ms (3 s by default) and then some.
@@ -234,8 +368,11 @@ int list(const std::string& peer_text, bool json) {
 }
 
 // GET /buscar; the reply, or an exit status.
+// `holders` > 1 gathers that many at once; 1 walks the neighbours one after another, as the
+// search of a peer before holders=N did, and takes the first holder found.
 std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::string& name,
-                                         const std::vector<std::string>& exclude) {
+                                         const std::vector<std::string>& exclude,
+                                         uint32_t holders = 1) {
   if (auto admitted = p2p::admit_name(name, p2p::NameUse::ask); !admitted) {
     std::fprintf(stderr, "p2p: bad name: '%s': %s\n", name.c_str(), admitted.error().why.c_str());
     return kBadName;
@@ -243,6 +380,7 @@ std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::st
   p2p::SearchQuery q;
   q.name = name;
   q.exclude = exclude;
+  if (holders > 1) q.holders = holders;
   const auto r = rest_get(peer, p2p::search_target(q));
   if (!r.ok() || r.status != 200) return report_http(r, peer.str());
   auto reply = p2p::parse_search_reply(r.body);
@@ -274,12 +412,59 @@ int search(const std::string& name, const std::string& peer_text, bool json) {
   return reply.present ? kOk : kNotFound;
 }
 
-int get_from(const std::string& name, const std::string& address, const std::string& out_dir,
-             bool force) {
+// The unverified download of the past: for holders without a manifest.
+int get_unverified(const std::string& address, const std::string& name, const GetOptions& o) {
   TransferResult r;
-  if (auto s = download(address, name, out_dir, force, r); !s.ok()) return report(s);
-  std::printf("%s (%s)\n", r.path.c_str(), p2p::cli::human_bytes(r.bytes).c_str());
+  if (auto s = download(address, name, o, r); !s.ok()) return report(s);
+  std::printf("%s (%s) from %s, not verified\n", r.path.c_str(),
+              p2p::cli::human_bytes(r.bytes).c_str(), address.c_str());
   return kOk;
+}
+
+// Manifest answers after which the file may still be fetched, only unverified: the holder
+// has not hashed it yet, or is an older peer without the RPC.
+std::optional<std::string> no_manifest_yet(const grpc::Status& s) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) return "the holder has not hashed it yet";
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+    return "the holder is an older peer without manifests";
+  return std::nullopt;
+}
+
+// The manifest of `name` (of content `sha256`, when given) at `address`; `reached`: whether
+// the holder answered at all, since UNAVAILABLE also means "not hashed yet".
+p2p::Result<p2p::Manifest, grpc::Status> manifest_from(const std::string& address,
+                                                       const std::string& name,
+                                                       const std::string& sha256, bool& reached) {
+  TransferClient client(address, tls.grpc_credentials);
+  Watched watched(client);
+  reached = false;
+  if (auto s = connect(client); !s.ok()) return s;
+  reached = true;
+  return client.manifest(name, sha256);
+}
+
+// A failure's message, never empty (gRPC leaves it empty for UNIMPLEMENTED, say).
+std::string message_of(const grpc::Status& s) {
+  if (!s.error_message().empty()) return s.error_message();
+  return "gRPC status " + std::to_string(static_cast<int>(s.error_code()));
+}
+
+int get_from(const std::string& name, const std::string& address, const GetOptions& o) {
+  if (auto admitted = p2p::admit_name(name, p2p::NameUse::save); !admitted) {
+    std::fprintf(stderr, "p2p: bad name: '%s': %s\n", name.c_str(), admitted.error().why.c_str());
+    return kBadName;
+  }
+  bool reached = false;
+  auto m = manifest_from(address, name, o.sha256, reached);
+  if (!m) {
+    const auto why = no_manifest_yet(m.error());
+    if (!reached || !why || !o.sha256.empty() || on_signal->signalled()) return report(m.error());
+    say_not_verified(*why);
+    return get_unverified(address, name, o);
+  }
+  const SwarmEnd end = swarm_get(*m, name, {Holder{address, name, p2p::to_hex(m->sha256)}}, o);
+  if (end.retry) std::fprintf(stderr, "p2p: unreachable: %s\n", end.why.c_str());
+  return end.code;
 }
 
 // Failures of one holder after which another holder is worth a try.
@@ -298,16 +483,41 @@ bool holder_failed(const grpc::Status& s) {
   }
 }
 
-constexpr int kMaxHolders = 3;
+// Removes DIR/.p2p-part-NAME and DIR/.p2p-state-NAME.
+void remove_part(const std::filesystem::path& dir, const std::string& name) {
+  std::error_code ignored;
+  std::filesystem::remove(dir / (std::string(p2p::kPartPrefix) + name), ignored);
+  std::filesystem::remove(dir / (std::string(p2p::kStatePrefix) + name), ignored);
+}
 
-int get_by_name(const std::string& name, const std::string& peer_text, const std::string& out_dir,
-                bool force) {
+// Searches at most this often: each later one skips the holders that failed.
+constexpr int kMaxSearches = 3;
+
+// The holders a reply names, each with its name for the file.
+// Names match whatever their case, so the first holder's name does for all.
+std::vector<Holder> holders_of(const p2p::SearchReply& reply, const std::string& name) {
+  const std::string file = reply.filename.empty() ? name : reply.filename;
+  // Without a holders list (an older peer, or one holder asked for): the first holder.
+  if (reply.holders.empty()) return {Holder{reply.grpc_address, file, reply.sha256}};
+  std::vector<Holder> out;
+  for (const auto& h : reply.holders) out.push_back(Holder{h.grpc_address, file, h.sha256});
+  return out;
+}
+
+int get_by_name(const std::string& name, const std::string& peer_text, GetOptions o) {
   const auto peer = peer_url(peer_text);
   if (!peer) return kBadName;
+  const bool content_asked = !o.sha256.empty();  // by the user, not pinned by a retry
   std::vector<std::string> tried;
-  grpc::Status last;
-  for (int attempt = 0; attempt < kMaxHolders; ++attempt) {
-    auto found = find(*peer, name, tried);
+  int last_code = kUnreachable;
+  std::string last_why;
+  bool began_verified = false;  // a swarm ran, so DIR may hold its part file
+  const auto give_up = [&] {
+    std::fprintf(stderr, "p2p: %s: %s\n", what_failed(last_code), last_why.c_str());
+    return last_code;
+  };
+  for (int attempt = 0; attempt < kMaxSearches; ++attempt) {
+    auto found = find(*peer, name, tried, o.sources);
     if (auto* code = std::get_if<int>(&found)) return *code;
     const auto& reply = std::get<p2p::SearchReply>(found);
     if (!reply.present) {
@@ -316,29 +526,84 @@ int get_by_name(const std::string& name, const std::string& peer_text, const std
                      peer->str().c_str(), name.c_str());
         return kNotFound;
       }
-      std::fprintf(stderr, "p2p: %s: %s (no other peer has '%s')\n", what_failed(last),
-                   last.error_message().c_str(), name.c_str());
-      return exit_for(last);
+      last_why += " (no other peer has '" + name + "')";
+      return give_up();
     }
-    if (reply.grpc_address.empty()) {
+    const auto holders = holders_of(reply, name);
+    auto choice = p2p::cli::choose_content(holders, o.sha256);
+    // The content an earlier attempt began is preferred, not required: the user asked for none.
+    if (!choice && !content_asked) choice = p2p::cli::choose_content(holders, "");
+    if (!choice) {
+      std::fprintf(stderr, "p2p: not found: '%s': %s\n", name.c_str(), choice.error().why.c_str());
+      return kNotFound;
+    }
+    if (choice->holders.empty()) {
       std::fprintf(stderr, "p2p: failed: '%s' is on a peer that gave no gRPC address (%s)\n",
                    name.c_str(), reply.peer.c_str());
       return kFailed;
     }
-    const std::string file = reply.filename.empty() ? name : reply.filename;
-    TransferResult r;
-    last = download(reply.grpc_address, file, out_dir, force, r);
-    if (last.ok()) {
-      std::printf("%s (%s) from %s\n", r.path.c_str(), p2p::cli::human_bytes(r.bytes).c_str(),
-                  reply.grpc_address.c_str());
-      return kOk;
+    // Once, and only when the user did not choose the content already.
+    const auto warning = p2p::cli::disagreement(*choice);
+    if (attempt == 0 && !content_asked && !warning.empty())
+      std::fprintf(stderr, "p2p: warning: %s\n", warning.c_str());
+    std::vector<std::string> failed;
+    const auto holder_failed_with = [&](const Holder& h, const grpc::Status& s) {
+      last_code = exit_for(s);
+      last_why = h.grpc_address + ": " + message_of(s);
+      failed.push_back(h.grpc_address);
+    };
+    // No manifest to be had (nobody hashed it, or older peers): one holder, unverified.
+    std::optional<std::string> unverified;
+    const Holder* unverified_from = &choice->holders.front();
+    std::optional<p2p::Manifest> manifest;
+    if (choice->sha256.empty()) {
+      unverified = "the holder has not hashed it yet";
+    } else {
+      // Later searches keep to this content, so what verified of it in the part file counts.
+      o.sha256 = choice->sha256;
+      for (const Holder& h : choice->holders) {
+        bool reached = false;
+        auto m = manifest_from(h.grpc_address, h.name, choice->sha256, reached);
+        if (m) {
+          manifest = std::move(*m);
+          break;
+        }
+        if (on_signal->signalled()) return report(m.error());
+        const auto why = reached ? no_manifest_yet(m.error()) : std::nullopt;
+        if (why && !content_asked && !unverified) {
+          unverified = why;
+          unverified_from = &h;
+        } else {
+          holder_failed_with(h, m.error());
+        }
+      }
     }
-    if (!holder_failed(last) || on_signal->signalled()) return report(last);
-    std::fprintf(stderr, "p2p: %s failed (%s); looking for another holder\n",
-                 reply.grpc_address.c_str(), last.error_message().c_str());
-    tried.push_back(reply.grpc_address);
+    if (manifest) {
+      began_verified = true;
+      const SwarmEnd end = swarm_get(*manifest, choice->holders.front().name, choice->holders, o);
+      if (!end.retry) return end.code;
+      last_code = end.code;
+      last_why = end.why;
+      failed = end.gone;
+    } else if (unverified) {
+      const Holder& h = *unverified_from;
+      say_not_verified(*unverified);
+      TransferResult r;
+      const grpc::Status s = download(h.grpc_address, h.name, o, r);
+      if (s.ok()) {
+        // An earlier verified attempt's part file and record are of no use now NAME is here.
+        if (began_verified) remove_part(o.out_dir, r.path.filename().string());
+        std::printf("%s (%s) from %s, not verified\n", r.path.c_str(),
+                    p2p::cli::human_bytes(r.bytes).c_str(), h.grpc_address.c_str());
+        return kOk;
+      }
+      if (!holder_failed(s) || on_signal->signalled()) return report(s);
+      holder_failed_with(h, s);
+    }
+    std::fprintf(stderr, "p2p: %s; looking for another holder\n", last_why.c_str());
+    tried.insert(tried.end(), failed.begin(), failed.end());
   }
-  return report(last);
+  return give_up();
 }
 
 int put_to(const std::string& file, const std::string& address, std::string name,
@@ -386,16 +651,24 @@ int main(int argc, char** argv) {
 
   auto* get =
       app.add_subcommand("get", "download a file, found through a peer or from a given one");
-  std::string get_name, get_from_addr, get_peer, get_out = ".";
-  bool get_force = false;
+  std::string get_name, get_from_addr, get_peer, get_rate;
+  GetOptions get_opts;
   get->add_option("NAME", get_name, "file name")->required();
   auto* from_opt =
       get->add_option("--from", get_from_addr, "HOST:PORT of the holder's gRPC server");
   auto* peer_opt =
       get->add_option("--peer", get_peer, "REST URL of a peer to search through, http://HOST:PORT");
   from_opt->excludes(peer_opt);
-  get->add_option("-o,--output", get_out, "output folder (default: current folder)");
-  get->add_flag("-f,--force", get_force, "replace an existing file in the output folder");
+  get->add_option("-o,--output", get_opts.out_dir, "output folder (default: current folder)");
+  get->add_flag("-f,--force", get_opts.force,
+                "replace an existing file in the output folder, and start over a part file");
+  get->add_option("--sources", get_opts.sources, "holders to download from at once (default 4)")
+      ->check(CLI::Range(1u, p2p::kMaxHolders))
+      ->excludes(from_opt);
+  get->add_option("--sha256", get_opts.sha256,
+                  "the content wanted, when holders have different files under NAME");
+  get->add_option("--max-rate", get_rate,
+                  "bytes/s for the whole download: digits with k, M or G (SI: 10M = 10^7)");
 
   auto* put = app.add_subcommand("put", "upload a file to a peer");
   std::string put_file, put_to_addr, put_as;
@@ -426,8 +699,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "p2p: bad usage: give either --peer URL (search) or --from HOST:PORT\n");
       return kBadName;
     }
-    if (!get_peer.empty()) return get_by_name(get_name, get_peer, get_out, get_force);
-    return get_from(get_name, get_from_addr, get_out, get_force);
+    if (!get_opts.sha256.empty() && !p2p::sha256_from_hex(get_opts.sha256)) {
+      std::fprintf(stderr, "p2p: bad usage: --sha256 '%s' is not 64 hex digits\n",
+                   get_opts.sha256.c_str());
+      return kBadName;
+    }
+    if (!get_rate.empty()) {
+      auto rate = p2p::cli::parse_rate(get_rate);
+      if (!rate) {
+        std::fprintf(stderr, "p2p: bad usage: --max-rate %s\n", rate.error().why.c_str());
+        return kBadName;
+      }
+      get_opts.max_rate = *rate;
+    }
+    if (!get_peer.empty()) return get_by_name(get_name, get_peer, get_opts);
+    return get_from(get_name, get_from_addr, get_opts);
   }
   if (*put) return put_to(put_file, put_to_addr, put_as, put_token);
   return kFailed;

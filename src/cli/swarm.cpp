@@ -198,6 +198,7 @@ Result<std::filesystem::path, SwarmFailure> Swarm::run() {
   if (!well_formed(manifest_))
     return SwarmFailure{Kind::invalid, "the manifest's piece hashes do not fit its size"};
   if (auto opened = open_part(); !opened) return opened.error();
+  if (options_.started) options_.started(resumed_, manifest_.piece_count());
   State& st = *state_;
   if (!st.picker.complete()) {
     std::vector<std::thread> threads;

@@ -69,6 +69,9 @@ struct SwarmOptions {
   TokenBucket* rate = nullptr;  // shared by all holders (--max-rate); null: unlimited
   uint32_t max_window = 8;      // pieces one holder fetches in one request at most
   std::chrono::milliseconds state_interval{250};  // how often the record is rewritten
+  // (pieces already verified on disk, piece count): once the part file is open, before any
+  // holder is asked, so a resumed download can say so first.
+  std::function<void(uint64_t, uint64_t)> started;
   // (sources in use, verified bytes, total bytes); called from worker threads, one at a time.
   std::function<void(size_t, uint64_t, uint64_t)> progress;
   // The clock and the wait the rate limit uses; tests pass simulated ones.

@@ -151,6 +151,15 @@ def wait_listed(peer, *names, timeout=10):
     return wait_until(lambda: set(names) <= listed(peer), timeout=timeout)
 
 
+def metric(peer, series):
+    """The value of one series (name and labels, as /metrics prints them) of the peer's metrics."""
+    with urllib.request.urlopen(peer.url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
+    assert m, f"{series} not in /metrics"
+    return float(m.group(1))
+
+
 def wait_log(peer, pattern, count=1, timeout=10):
     """The peer's log lines containing `pattern` (a str; or a compiled regex, searched), once
     there are at least `count` of them, or those seen when `timeout` s pass. Lines are read

@@ -3,14 +3,13 @@ coreutils' sha256sum prints, /listado and /buscar carry it, the hash cache spare
 restart from reading unchanged files, and a changed file is hashed again."""
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import PEER_BIN, Peer, test_threads, wait_until  # noqa: E402
+from peerlib import PEER_BIN, Peer, metric, test_threads, wait_until  # noqa: E402
 
 PIECE = 65536  # the smallest piece_size that is a multiple of the default chunk_size
 
@@ -23,15 +22,6 @@ def sha256sum(path):
 def hashes(peer):
     """name -> sha256 of the files /listado shows hashed."""
     return {f["name"]: f["sha256"] for f in peer.get("/listado")[1] if "sha256" in f}
-
-
-def metric(peer, series):
-    import urllib.request
-    with urllib.request.urlopen(peer.url + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
-    assert m, f"{series} not in /metrics"
-    return float(m.group(1))
 
 
 def pattern(n):

@@ -295,7 +295,8 @@ class HolderFailsMidway(unittest.TestCase):
                 self.assertTrue(wait_listed(p, "big.iso"), p.name)
             asker = net.add("Asker", titular=first, suplente=second)
             with tempfile.TemporaryDirectory() as out:
-                proc = subprocess.Popen([CLI_BIN, "get", "big.iso", "--peer", asker.url, "-o", out],
+                # One holder at a time (--sources 1), so the get must switch to the other.
+                proc = subprocess.Popen([CLI_BIN, "get", "big.iso", "--peer", asker.url, "--sources", "1", "-o", out],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 self.assertTrue(wait_until(lambda: any(os.path.getsize(os.path.join(out, n)) > 0
                                                        for n in os.listdir(out)), timeout=20, step=0.01))

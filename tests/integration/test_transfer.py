@@ -365,11 +365,15 @@ class Cli(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(root)), ["out"])
             self.assertEqual(os.listdir(out), [])
 
-    def test_interrupted_get_leaves_nothing(self):
+    def test_interrupted_get_leaves_nothing_under_its_name(self):
         with tempfile.TemporaryDirectory() as out:
             big = os.path.join(self.peer.dir, "huge.bin")
             with open(big, "wb") as f:
                 f.truncate(512 * 1024 * 1024)  # sparse: big, cheap
+            # Hashed, so the get is verified: what it keeps is its part file and their record.
+            self.assertTrue(wait_until(lambda: any(f["name"] == "huge.bin" and "sha256" in f
+                                                   for f in self.peer.get("/listado")[1]),
+                                       timeout=60))
             p = subprocess.Popen([CLI_BIN, "get", "huge.bin", "--from", self.addr, "-o", out],
                                  stderr=subprocess.PIPE, text=True)
             self.assertTrue(wait_until(lambda: len(os.listdir(out)) > 0, timeout=10))
@@ -377,7 +381,7 @@ class Cli(unittest.TestCase):
             p.wait(15)
             self.assertEqual(p.returncode, 130, p.stderr.read())
             p.stderr.close()
-            self.assertEqual(os.listdir(out), [])
+            self.assertEqual(sorted(os.listdir(out)), [".p2p-part-huge.bin", ".p2p-state-huge.bin"])
             os.remove(big)
 
 

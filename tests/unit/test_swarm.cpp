@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -313,9 +314,22 @@ TEST_CASE("an interrupted download resumed fetches only the missing pieces") {
   REQUIRE(verified_at_stop < data.size());
   Holders h(data);
   h.add();
-  Swarm s(m, "f.bin", d.path, std::move(h.sources));
+  // `started` says what was resumed before any holder is asked (the CLI's "resuming" line).
+  std::optional<std::pair<uint64_t, uint64_t>> started;
+  uint64_t bytes_when_started = 1;
+  Tally& tally = *h.tallies.back();
+  SwarmOptions o;
+  o.started = [&](uint64_t verified, uint64_t pieces) {
+    started = {verified, pieces};
+    bytes_when_started = tally.bytes;
+  };
+  Swarm s(m, "f.bin", d.path, std::move(h.sources), o);
   expect_downloaded(s, d.path / "f.bin", data);
   CHECK(s.pieces_resumed() * kPiece >= verified_at_stop);
+  REQUIRE(started);
+  CHECK(started->first == s.pieces_resumed());
+  CHECK(started->second == m.piece_count());
+  CHECK(bytes_when_started == 0);
   // At most one piece beyond what was missing.
   CHECK(total_bytes(h) <= data.size() - verified_at_stop + kPiece);
 }
