@@ -26,7 +26,7 @@ def need(obj, keys, where):
             problems.append(f"{where}: missing {k}")
 
 
-need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory"], "top level")
+need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content"], "top level")
 assert r["version"] == 1
 need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
 endpoints = {"listado", "listado_10k", "buscar_local", "buscar_remote"}
@@ -66,6 +66,30 @@ for c, row in cases.items():
     if not row.get("found"):
         problems.append(f"failover {c}: the file was not found through the suplente")
 need(r["memory"], ["idle_rss_kb", "download_peak_rss_kb", "upload_peak_rss_kb"], "memory")
+
+content = r.get("content", {})
+need(content, ["hashing", "restart", "verified", "capped_holders", "resume"], "content")
+need(content.get("hashing", {}), ["openssl_s", "peer_s", "ratio_to_openssl", "buscar_p99_us_hashing",
+                                  "buscar_p99_us_idle", "peak_rss_kb"], "content.hashing")
+restart = content.get("restart", {})
+need(restart, ["files", "listed_all_s", "with_sha256", "bytes_hashed"], "content.restart")
+if restart.get("with_sha256") != restart.get("files"):
+    problems.append(f"restart: {restart.get('with_sha256')} of {restart.get('files')} files listed with sha256")
+if restart.get("bytes_hashed") != 0:
+    problems.append(f"restart over unchanged files hashed {restart.get('bytes_hashed')} bytes")
+need(content.get("verified", {}), ["unverified_MBps", "verified_MBps", "ratio"], "content.verified")
+if [row.get("holders") for row in content.get("capped_holders", [])] != [1, 2, 3]:
+    problems.append("capped_holders: not 1, 2 and 3 holders")
+for row in content.get("capped_holders", []):
+    if not row.get("MBps", 0) > 0:
+        problems.append(f"capped_holders {row}: no throughput")
+resume = content.get("resume", {})
+need(resume, ["pieces", "resumed_pieces", "first_run_cancelled", "bytes_beyond_missing"], "content.resume")
+if not resume.get("first_run_cancelled") or not resume.get("resumed_pieces", 0) > 0:
+    problems.append(f"resume: the first run was not cut short with pieces kept: {resume}")
+# A resumed download re-sends at most one piece beyond what was missing (1 MiB pieces).
+if resume.get("bytes_beyond_missing", 0) > 1024 * 1024:
+    problems.append(f"resume re-sent {resume.get('bytes_beyond_missing')} bytes beyond what was missing")
 
 if problems:
     print("\n".join(problems))
