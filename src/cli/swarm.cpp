@@ -7,10 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/random_access_file.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -21,7 +17,6 @@
 #include "cli/piece_picker.hpp"
 #include "core/names.hpp"
 #include "core/write_all.hpp"
-#include "io/hash_file.hpp"
 #include "io/shared_folder.hpp"
 
 namespace p2p {
@@ -150,6 +145,16 @@ struct Swarm::State {
   UniqueFd dir;   // DIR: every name below is opened relative to it
   UniqueFd part;  // DIR/.p2p-part-NAME, locked while the download runs
   std::string part_name, state_name, state_temp;  // .p2p-part-NAME, .p2p-state-NAME, a temp
+
+  // The whole-file digest, fed the pieces in file order as they verify: a piece that is the
+  // next one is digested from memory; one that verified early is read back when its turn
+  // comes. So the last piece leaves little to do, and the file is not read again.
+  std::mutex whole_mu;
+  Sha256Hasher whole;
+  uint64_t whole_next = 0;  // pieces [0, whole_next) are in `whole`
+  // `piece` has just verified with `data`: digests what is next in order; false when a
+  // piece could not be read back.
+  bool digest_in_order(const Manifest& manifest, uint64_t piece, std::string_view data);
 
   std::mutex save_mu;
   Clock::time_point last_save{};
@@ -418,8 +423,33 @@ void Swarm::piece_arrived(size_t w, uint64_t piece, std::string_view data) {
   // Only the requests that held the piece (each has its own source): those holders may
   // have moved on since, to pieces still wanted.
   for (auto& c : copies) c.request_stop();
+  st.digest_in_order(manifest_, piece, data);
   save_state(false);
   report_progress();
+}
+
+bool Swarm::State::digest_in_order(const Manifest& manifest, uint64_t piece,
+                                   std::string_view data) {
+  std::lock_guard lock_whole(whole_mu);
+  if (piece == whole_next && piece < manifest.piece_count()) {
+    whole.update(data);
+    ++whole_next;
+  }
+  std::string buf;
+  for (;;) {
+    const uint64_t next = whole_next;
+    {
+      std::lock_guard lock(mu);
+      if (next >= picker.piece_count() || !picker.done(next)) return true;
+    }
+    buf.resize(manifest.piece_length(next));
+    // Verified and on disk: what is digested is what was checked, read back.
+    if (!pread_all(part.get(), buf, manifest.piece_offset(next)) ||
+        !manifest.piece_matches(next, buf))
+      return false;
+    whole.update(buf);
+    ++whole_next;
+  }
 }
 
 // Called with State::mu held.
@@ -476,28 +506,22 @@ void Swarm::report_progress() {
 Result<std::filesystem::path, SwarmFailure> Swarm::finish() {
   State& st = *state_;
   if (::fsync(st.part.get()) != 0) return io_failure("cannot sync", st.part_name);
-  // Every piece verified; the whole-file digest is checked once more, from the disk.
-  const int fd = ::dup(st.part.get());
-  if (fd < 0) return io_failure("cannot read", st.part_name);
-  asio::io_context io;
-  asio::random_access_file file(io, fd);
-  std::atomic<bool> stop{false};
-  std::optional<Result<Manifest>> hashed;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        hashed = co_await hash_file(file, manifest_.size, manifest_.piece_size, stop);
-      },
-      asio::detached);
-  io.run();
-  if (!hashed || !*hashed)
-    return SwarmFailure{Kind::io, "cannot read '" + st.part_name +
-                                      "': " + (hashed ? hashed->error().why : "not hashed")};
-  if ((*hashed)->sha256 != manifest_.sha256)
+  // Every piece verified; the whole-file digest (fed in order as they verified; the pieces
+  // resumed from an earlier run are read back here) must be the manifest's too.
+  if (!st.digest_in_order(manifest_, manifest_.piece_count(), {}))
+    return io_failure("cannot read back", st.part_name);
+  Sha256 whole;
+  {
+    std::lock_guard lock(st.whole_mu);
+    if (st.whole_next != manifest_.piece_count())
+      return SwarmFailure{Kind::io, "'" + st.part_name + "' lost verified pieces"};
+    whole = st.whole.finish();
+  }
+  if (whole != manifest_.sha256)
     return SwarmFailure{
         Kind::did_not_verify,
         "data did not verify: every piece matched, but the whole file's SHA-256 is " +
-            to_hex((*hashed)->sha256) + ", not " + to_hex(manifest_.sha256)};
+            to_hex(whole) + ", not " + to_hex(manifest_.sha256)};
   // What is renamed is a name, what was verified a descriptor: they must still be one file.
   struct stat ours, named;
   if (::fstat(st.part.get(), &ours) != 0 ||
