@@ -18,14 +18,11 @@
 #include <vector>
 
 #include "content/manifest.hpp"
+#include "core/names.hpp"
 #include "core/result.hpp"
 #include "core/token_bucket.hpp"
 
 namespace p2p {
-
-// Prefixes, not suffixes: no NAME's part file can be another NAME's record.
-inline constexpr std::string_view kPartPrefix = ".p2p-part-";
-inline constexpr std::string_view kStatePrefix = ".p2p-state-";
 
 // One holder of the file.
 class PieceSource {

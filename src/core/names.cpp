@@ -92,7 +92,10 @@ Result<std::string, NameProblem> admit_name(std::string_view raw, NameUse use) {
   return std::string(name);
 }
 
-bool is_temp_name(std::string_view name) { return name.starts_with(kTempPrefix); }
+bool is_temp_name(std::string_view name) {
+  return name.starts_with(kTempPrefix) || name.starts_with(kPartPrefix) ||
+         name.starts_with(kStatePrefix);
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);

@@ -11,6 +11,12 @@ namespace p2p {
 // Prefix of the peer's own temporary files in the shared folder. They are never listed,
 // served or accepted as upload names.
 inline constexpr std::string_view kTempPrefix = ".p2p-tmp-";
+// A download in progress (`p2p get`): its data and its record of verified pieces. Prefixes,
+// not suffixes: no NAME's part file can be another NAME's record. They are hidden like the
+// temporaries (a folder a peer shares may also receive downloads: half a file is never
+// listed or served), but kept at the peer's start, since the next get resumes from them.
+inline constexpr std::string_view kPartPrefix = ".p2p-part-";
+inline constexpr std::string_view kStatePrefix = ".p2p-state-";
 
 // Whether `name` is a valid file name: 1..255 bytes of UTF-8, not "." or "..", no '/',
 // '\\', NUL or control character (C0, DEL, C1); else why not.

@@ -110,7 +110,10 @@ size_t SharedFolder::remove_stale_temps() const {
     return 0;
   }
   while (const dirent* d = ::readdir(dir)) {
-    if (is_temp_name(d->d_name) && ::unlinkat(dirfd_.get(), d->d_name, 0) == 0) ++removed;
+    // Only our own temporaries: a download's part file and record are kept for its resume.
+    if (std::string_view(d->d_name).starts_with(kTempPrefix) &&
+        ::unlinkat(dirfd_.get(), d->d_name, 0) == 0)
+      ++removed;
   }
   ::closedir(dir);
   return removed;

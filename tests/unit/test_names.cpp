@@ -117,6 +117,17 @@ TEST_CASE("admit_name, save (the client's download) and listed (the index): not 
   }
 }
 
+TEST_CASE("a download's part file and record are hidden like temporaries") {
+  for (const std::string_view prefix : {kTempPrefix, kPartPrefix, kStatePrefix}) {
+    const std::string name = std::string(prefix) + "movie.mkv";
+    CHECK(is_temp_name(name));
+    CHECK(admission(name, NameUse::listed) == "hidden");
+    CHECK(admission(name, NameUse::serve) == "hidden");
+    CHECK(admission(name, NameUse::upload) == "hidden");
+  }
+  CHECK_FALSE(is_temp_name("p2p-part-movie.mkv"));
+}
+
 TEST_CASE("admit_name: a name that trims to '.' or '..' is refused for every use") {
   // Found by fuzz_query_names ("archivo=+.&"): " ." was admitted as typed and its key was ".".
   for (const NameUse use : {NameUse::lookup, NameUse::ask, NameUse::serve, NameUse::upload,

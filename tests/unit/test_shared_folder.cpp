@@ -87,9 +87,14 @@ TEST_CASE("stale temporaries are removed at start") {
   TempDir d;
   std::ofstream(d.path / (std::string(kTempPrefix) + "dead")) << "partial";
   std::ofstream(d.path / "keep.txt") << "x";
+  // A download into the shared folder resumes from these: they stay.
+  std::ofstream(d.path / (std::string(kPartPrefix) + "x.iso")) << "half";
+  std::ofstream(d.path / (std::string(kStatePrefix) + "x.iso")) << "record";
   SharedFolder folder(d.path);
   CHECK(folder.remove_stale_temps() == 1);
   CHECK(fs::exists(d.path / "keep.txt"));
+  CHECK(fs::exists(d.path / (std::string(kPartPrefix) + "x.iso")));
+  CHECK(fs::exists(d.path / (std::string(kStatePrefix) + "x.iso")));
   CHECK_FALSE(fs::exists(d.path / (std::string(kTempPrefix) + "dead")));
 }
 
