@@ -186,6 +186,10 @@ void Peer::write_metrics(metrics::Exposition& e) const {
   hasher_.write_metrics(e);
   search_.write_metrics(e);
   files_.metrics().write(e, files_.active_transfers());
+  e.family("p2p_grpc_max_upload_rate_bytes", "gauge",
+           "max_upload_rate: bytes per second this peer sends at most, over all downloads (0: "
+           "unlimited).");
+  e.sample("p2p_grpc_max_upload_rate_bytes", {}, cfg_.max_upload_rate);
   peers_.write_metrics(e, std::chrono::steady_clock::now());
   const auto snap = index_.snapshot();
   e.family("p2p_index_files", "gauge", "Files the peer shares.");

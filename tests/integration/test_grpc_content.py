@@ -263,6 +263,7 @@ class UploadRate(GrpcCase):
         self.assertGreaterEqual(took, 0.8 * self.SIZE / self.RATE)
         self.assertEqual(metric(self.peer, "p2p_grpc_sent_bytes_total") - sent, self.SIZE)
         self.assertGreater(metric(self.peer, "p2p_grpc_upload_rate_limited_seconds_total"), 0)
+        self.assertEqual(metric(self.peer, "p2p_grpc_max_upload_rate_bytes"), self.RATE)
 
     def test_concurrent_and_ranged_downloads_share_one_rate(self):
         out = {}
