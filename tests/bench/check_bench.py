@@ -1,21 +1,39 @@
 """Runs p2p-bench --quick and checks its JSON is complete and error-free. Timings are
 never asserted here: they live in the bench's own output."""
+import atexit
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 build = os.environ["P2P_BUILD_DIR"]
-with tempfile.TemporaryDirectory() as tmp:
-    out = os.path.join(tmp, "latest.json")
-    p = subprocess.run([os.path.join(build, "p2p-bench"), "--quick", "-o", out, "--workdir", tmp],
-                       capture_output=True, text=True, timeout=170)
-    sys.stdout.write(p.stdout)
-    sys.stderr.write(p.stderr)
-    assert p.returncode == 0, f"p2p-bench exited {p.returncode}"
-    with open(out) as f:
-        r = json.load(f)
+tmp = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, tmp, True)
+
+
+def show_peer_logs():
+    """The end of every peer's log the bench kept (--keep), to say why a phase failed."""
+    for log in sorted(glob.glob(os.path.join(tmp, "p2p-bench-*", "*.log"))):
+        with open(log, errors="replace") as f:
+            lines = f.readlines()
+        interesting = [l for l in lines if " INFO " not in l] or lines[-3:]
+        print(f"--- {os.path.basename(log)} ({len(lines)} lines; not INFO, or its end):")
+        sys.stdout.writelines(interesting[-40:])
+
+
+out = os.path.join(tmp, "latest.json")
+p = subprocess.run([os.path.join(build, "p2p-bench"), "--quick", "--keep", "-o", out,
+                    "--workdir", tmp], capture_output=True, text=True, timeout=170)
+sys.stdout.write(p.stdout)
+sys.stderr.write(p.stderr)
+if p.returncode != 0:
+    show_peer_logs()
+assert p.returncode == 0, f"p2p-bench exited {p.returncode}"
+with open(out) as f:
+    r = json.load(f)
 
 problems = []
 
@@ -93,5 +111,6 @@ if resume.get("bytes_beyond_missing", 0) > 1024 * 1024:
 
 if problems:
     print("\n".join(problems))
+    show_peer_logs()
     sys.exit(1)
 print("bench JSON complete, no errors")
