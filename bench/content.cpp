@@ -15,7 +15,6 @@
 #include "cli/transfer_source.hpp"
 #include "peer_process.hpp"
 #include "rest_load.hpp"
-#include "search/query.hpp"
 #include "transfer/client.hpp"
 #include "util.hpp"
 
@@ -55,12 +54,6 @@ double openssl_seconds(const fs::path& file) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw std::runtime_error("openssl dgst -sha256 failed (is openssl installed?)");
   return since_s(t0);
-}
-
-std::string buscar(const std::string& name) {
-  SearchQuery q;
-  q.name = name;
-  return search_target(q);
 }
 
 class ContentBench {

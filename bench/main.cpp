@@ -31,7 +31,6 @@
 #include "peer_process.hpp"
 #include "plot.hpp"
 #include "rest_load.hpp"
-#include "search/query.hpp"
 #include "search/reply.hpp"
 #include "stats.hpp"
 #include "transfer/client.hpp"
@@ -81,13 +80,6 @@ Plan make_plan(bool quick) {
           20,
           5,
           {1024 * kMiB, 3, 10000, 1024 * kMiB, 3, 100'000'000}};
-}
-
-// The target of a client's /buscar for `name`.
-std::string buscar(const std::string& name) {
-  SearchQuery q;
-  q.name = name;
-  return search_target(q);
 }
 
 // GET /buscar through `url`, timed.

@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "search/query.hpp"
 #include "stats.hpp"
 
 namespace p2p::bench {
@@ -42,6 +43,12 @@ double since_s(Clock::time_point t0) {
 std::string size_label(uint64_t bytes) {
   return bytes >= 1024 * kMiB ? std::to_string(bytes / (1024 * kMiB)) + " GiB"
                               : std::to_string(bytes / kMiB) + " MiB";
+}
+
+std::string buscar(const std::string& name) {
+  SearchQuery q;
+  q.name = name;
+  return search_target(q);
 }
 
 double timed_get(const HttpUrl& url, const std::string& target, http::ClientResponse& r) {

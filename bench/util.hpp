@@ -30,6 +30,9 @@ double since_ms(Clock::time_point t0);
 double since_s(Clock::time_point t0);
 std::string size_label(uint64_t bytes);
 
+// The target of a client's /buscar for `name`.
+std::string buscar(const std::string& name);
+
 // GET `target` from `url` on a fresh connection, timed (ms).
 double timed_get(const HttpUrl& url, const std::string& target, http::ClientResponse& r);
 

@@ -271,6 +271,12 @@ Result<void, SwarmFailure> Swarm::open_part() {
     buf.resize(manifest_.piece_length(i));
     have[i] =
         pread_all(st.part.get(), buf, manifest_.piece_offset(i)) && manifest_.piece_matches(i, buf);
+    // The verified run from the start goes into the whole-file digest now, while it is in
+    // memory, instead of being read again at the end.
+    if (have[i] && st.whole_next == i) {
+      st.whole.update(buf);
+      ++st.whole_next;
+    }
   }
   const bool resuming = std::find(have.begin(), have.end(), true) != have.end();
   // Other content (or --force): its bytes are of no use; start from an empty file.

@@ -47,6 +47,13 @@ const FileEntry* local_match(const IndexSnapshot& snap, const SearchQuery& q) {
   return e;
 }
 
+// The answer when only a holder without a gRPC address (a Python original) has the file.
+SearchOutcome last_resort(const SearchQuery& q, SearchReply without_address) {
+  spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
+               q.qid, without_address.via);
+  return SearchOutcome{std::move(without_address)};
+}
+
 // Adds `reply`'s holders that `found` lacks (by gRPC address), up to `want`; the first one
 // ever found gives the reply its first-holder fields.
 void add_holders(SearchReply& found, SearchReply reply, size_t want) {
@@ -183,11 +190,7 @@ asio::awaitable<SearchOutcome> DistributedSearch::ask_peers(const SearchQuery& q
     if (a.verdict == Verdict::hit_without_address && !without_address)
       without_address = std::move(a.reply);
   }
-  if (without_address) {
-    spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
-                 q.qid, without_address->via);
-    co_return SearchOutcome{std::move(*without_address)};
-  }
+  if (without_address) co_return last_resort(q, std::move(*without_address));
   const bool timed_out = now_() >= deadline;
   spdlog::info("Search {} [qid {}]: not found ({} peers asked{})", asked_for(q), q.qid, asked,
                timed_out ? ", deadline passed" : "");
@@ -268,11 +271,7 @@ asio::awaitable<SearchOutcome> DistributedSearch::gather(const SearchQuery& q, u
   }
 
   const bool timed_out = now_() >= deadline;
-  if (!found.present && without_address) {
-    spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
-                 q.qid, without_address->via);
-    co_return SearchOutcome{std::move(*without_address)};
-  }
+  if (!found.present && without_address) co_return last_resort(q, std::move(*without_address));
   spdlog::info("Search {} [qid {}]: {} of {} holders found ({} peers asked{}) in {} ms",
                asked_for(q), q.qid, found.holders.size(), want, asked,
                timed_out ? ", deadline passed" : "", ms_between(start, now_()).count());
