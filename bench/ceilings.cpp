@@ -11,16 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "util.hpp"
+
 namespace p2p::bench {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double mbps(uint64_t bytes, Clock::duration d) {
-  return static_cast<double>(bytes) / 1e6 / std::chrono::duration<double>(d).count();
-}
-
-}  // namespace
 
 double tcp_loopback_MBps(uint64_t bytes) {
   const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -56,7 +49,7 @@ double tcp_loopback_MBps(uint64_t bytes) {
   writer.join();
   ::close(in);
   ::close(out);
-  return mbps(got, elapsed);
+  return mbps(got, std::chrono::duration<double>(elapsed).count());
 }
 
 double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes) {
@@ -74,7 +67,26 @@ double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes) {
   const auto elapsed = Clock::now() - start;
   ::close(fd);
   std::filesystem::remove(path);
-  return mbps(bytes, elapsed);
+  return mbps(bytes, std::chrono::duration<double>(elapsed).count());
+}
+
+double durable_write_ms(const std::filesystem::path& dir, uint64_t bytes, int runs) {
+  const std::vector<char> buf(bytes, 'z');
+  const auto tmp = dir / ".bench-durable.tmp", final = dir / ".bench-durable";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) ||
+        ::fsync(fd) != 0 || ::rename(tmp.c_str(), final.c_str()) != 0 || ::fsync(dfd) != 0)
+      throw std::runtime_error("cannot write durably in " + dir.string());
+    ::close(fd);
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    std::filesystem::remove(final);
+  }
+  ::close(dfd);
+  return median(std::move(ms));
 }
 
 }  // namespace p2p::bench

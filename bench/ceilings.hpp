@@ -15,4 +15,8 @@ double tcp_loopback_MBps(uint64_t bytes);
 // file is removed afterwards.
 double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes);
 
+// What storing a small upload durably costs at least: write `bytes` into a new file in
+// `dir`, fsync it, rename it and fsync the folder, as an upload does; median ms of `runs`.
+double durable_write_ms(const std::filesystem::path& dir, uint64_t bytes, int runs);
+
 }  // namespace p2p::bench

@@ -18,12 +18,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "bare_grpc.hpp"
 #include "ceilings.hpp"
 #include "content.hpp"
 #include "core/uri.hpp"
@@ -94,8 +96,11 @@ double timed_search(const HttpUrl& url, const std::string& name, bool& present) 
 
 class Bench {
  public:
-  Bench(Plan plan, fs::path peer_bin, fs::path work)
-      : plan_(std::move(plan)), bin_(std::move(peer_bin)), work_(std::move(work)) {}
+  Bench(Plan plan, fs::path peer_bin, fs::path bare_bin, fs::path work)
+      : plan_(std::move(plan)),
+        bin_(std::move(peer_bin)),
+        bare_bin_(std::move(bare_bin)),
+        work_(std::move(work)) {}
 
   // Every phase, or only the one named (rest, transfers with memory, failover, content).
   boost::json::object run(const std::string& only = {});
@@ -113,12 +118,14 @@ class Bench {
   boost::json::array measure_rest(const std::vector<RestEndpoint>& endpoints) const;
   void metrics_cost(const HttpUrl& url);
   void transfers();
+  void latency_1MiB(TransferClient& client, TransferClient& bare_client, const PeerProcess& peer,
+                    const std::vector<uint8_t>& source);
   void memory();
   void failover();
   void content() { out_["content"] = content_bench(bin_, work_, plan_.content); }
 
   Plan plan_;
-  fs::path bin_, work_;
+  fs::path bin_, bare_bin_, work_;
   boost::json::object out_{{"version", 1}};
   double tcp_ = 0, disk_ = 0;
 };
@@ -259,40 +266,99 @@ void Bench::metrics_cost(const HttpUrl& url) {
                                              {"scrape_bytes", scrape_bytes}};
 }
 
+// Seconds of `run()` over the plan's runs, after one uncounted run that warms the channel up
+// (HTTP/2 flow-control windows grow with the first transfers); throws what a run reports.
+template <class Run>
+std::vector<double> timed_runs(int runs, const std::string& what, Run run) {
+  std::vector<double> secs;
+  for (int i = -1; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    const TransferResult r = run();
+    const double s = since_s(t0);
+    if (!r.status.ok()) throw std::runtime_error(what + ": " + r.status.error_message());
+    if (i >= 0) secs.push_back(s);
+  }
+  return secs;
+}
+
+TransferResult to_memory(TransferClient& client, const std::string& name) {
+  return client.download(name, [](std::string_view) { return true; });
+}
+
+// 16 downloads of `name` at once, each its own client and channel; MB/s of all together.
+double parallel_MBps(const std::string& address, const std::string& name) {
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> total{0};
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&] {
+      TransferClient c(address);
+      total += to_memory(c, name).bytes;
+    });
+  for (auto& t : threads) t.join();
+  return mbps(total, since_s(t0));
+}
+
 void Bench::transfers() {
   for (uint64_t size : plan_.sizes) make_file(work_ / "M" / ("size-" + std::to_string(size)), size);
   std::vector<uint8_t> source(64 * kMiB);
   std::mt19937_64 rng(7);
   for (auto& b : source) b = static_cast<uint8_t>(rng());
   PeerProcess peer(bin_, work_, "M");
+  BareGrpcProcess bare(bare_bin_);
   const auto out_dir = work_ / "downloads";
   fs::create_directories(out_dir);
-  TransferClient client(peer.grpc_address());
-  if (!client.connect(std::chrono::seconds(5)).ok())
-    throw std::runtime_error("cannot reach peer M");
+  TransferClient client(peer.grpc_address()), bare_client(bare.address());
+  if (!client.connect(std::chrono::seconds(5)).ok() ||
+      !bare_client.connect(std::chrono::seconds(5)).ok())
+    throw std::runtime_error("cannot reach peer M or the bare gRPC server");
 
   boost::json::array rows;
   std::printf(
-      "\ngRPC transfers (median of %d runs; MB = 10^6 bytes)\n  %-9s %-8s %-7s %10s %9s %12s\n",
-      plan_.runs, "op", "size", "sink", "MB/s", "p50 ms", "of ceiling");
+      "\ngRPC transfers (median of %d runs; MB = 10^6 bytes; downloads read against one TCP "
+      "stream and\nthe bare gRPC server, uploads against the disk)\n  %-9s %-8s %-7s %10s %9s "
+      "%8s %8s\n",
+      plan_.runs, "op", "size", "sink", "MB/s", "p50 ms", "of TCP", "of bare");
   uint64_t upload_seq = 0;
+  std::map<uint64_t, double> ours_memory;  // by size: one stream to memory, MB/s
   for (uint64_t size : plan_.sizes) {
     const std::string name = "size-" + std::to_string(size);
-    for (const char* mode : {"memory", "file", "upload"}) {
-      std::vector<double> secs;
-      // Run 0 warms the channel up (HTTP/2 flow-control windows grow with the first
-      // transfers) and is not counted.
-      for (int run = -1; run < plan_.runs; ++run) {
-        const auto t0 = Clock::now();
-        TransferResult r;
-        if (std::string_view(mode) == "memory") {
-          r = client.download(name, [](std::string_view) { return true; });
-        } else if (std::string_view(mode) == "file") {
-          r = client.download_to_folder(name, out_dir, true);
-        } else {
+    const double bare_rate = mbps(size, median(timed_runs(plan_.runs, "bare " + name, [&] {
+                                    return to_memory(bare_client, name);
+                                  })));
+    const auto row = [&](const char* op, const char* sink, const std::vector<double>& secs) {
+      const bool upload = std::string_view(op) == "upload";
+      const double rate = mbps(size, median(secs));
+      const double bare_fraction = upload ? 0 : rate / bare_rate;
+      std::printf("  %-9s %-8s %-7s %10.0f %9.2f", op, size_label(size).c_str(), sink, rate,
+                  median(secs) * 1000);
+      if (upload)
+        std::printf(" %8s %8s %5.0f%% of the disk\n", "", "", 100 * rate / disk_);
+      else
+        std::printf(" %7.0f%% %7.0f%%\n", 100 * rate / tcp_, 100 * bare_fraction);
+      boost::json::object r{{"op", op},
+                            {"bytes", size},
+                            {"sink", sink},
+                            {"MBps", rate},
+                            {"p50_ms", median(secs) * 1000},
+                            {"ceiling_fraction", rate / (upload ? disk_ : tcp_)}};
+      if (!upload) r["bare_fraction"] = bare_fraction;
+      rows.push_back(std::move(r));
+      return rate;
+    };
+    row("download", "bare", {size / 1e6 / bare_rate});
+    ours_memory[size] =
+        row("download", "memory",
+            timed_runs(plan_.runs, "memory " + name, [&] { return to_memory(client, name); }));
+    row("download", "file", timed_runs(plan_.runs, "file " + name, [&] {
+          auto r = client.download_to_folder(name, out_dir, true);
+          fs::remove(out_dir / name);
+          return r;
+        }));
+    row("upload", "file", timed_runs(plan_.runs, "upload " + name, [&] {
           uint64_t sent = 0;
           const std::string target = "up-" + std::to_string(++upload_seq);
-          r = client.upload_from(
+          auto r = client.upload_from(
               [&](char* buf, size_t n) -> ssize_t {
                 // Chunks divide the source evenly, so a chunk never wraps around it.
                 n = std::min<uint64_t>(n, size - sent);
@@ -302,58 +368,74 @@ void Bench::transfers() {
               },
               size, target);
           fs::remove(peer.share() / target);
-        }
-        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-        if (!r.status.ok())
-          throw std::runtime_error(std::string(mode) + " " + name + ": " +
-                                   r.status.error_message());
-        if (run >= 0) secs.push_back(s);
-        fs::remove(out_dir / name);
-      }
-      const bool upload = std::string_view(mode) == "upload";
-      const double rate = mbps(size, median(secs));
-      const double ceiling = upload ? disk_ : tcp_;
-      std::printf("  %-9s %-8s %-7s %10.0f %9.2f %11.0f%%\n", upload ? "upload" : "download",
-                  size_label(size).c_str(), upload ? "file" : mode, rate, median(secs) * 1000,
-                  100 * rate / ceiling);
-      rows.push_back(boost::json::object{{"op", upload ? "upload" : "download"},
-                                         {"bytes", size},
-                                         {"sink", upload ? "file" : mode},
-                                         {"MBps", rate},
-                                         {"p50_ms", median(secs) * 1000},
-                                         {"ceiling_fraction", rate / ceiling}});
-    }
+          return r;
+        }));
   }
-  // 1 MiB latency over many runs (the channel is warm by now).
-  std::vector<double> ms;
-  const std::string one = "size-" + std::to_string(kMiB);
-  for (int i = 0; i < plan_.latency_runs; ++i) {
-    const auto t0 = Clock::now();
-    client.download(one, [](std::string_view) { return true; });
-    ms.push_back(since_ms(t0));
-  }
-  const double p50 = quantile(ms, 0.5), p99 = quantile(ms, 0.99);
-  std::printf("  1 MiB download latency over %d runs: p50 %.2f ms, p99 %.2f ms\n",
-              plan_.latency_runs, p50, p99);
-  out_["latency_1MiB"] =
-      boost::json::object{{"runs", plan_.latency_runs}, {"p50_ms", p50}, {"p99_ms", p99}};
   out_["transfer"] = std::move(rows);
+  latency_1MiB(client, bare_client, peer, source);
 
-  // 16 parallel downloads of one 64 MiB file, each its own channel.
+  // 16 parallel downloads of one 64 MiB file, each its own channel, from our peer and from
+  // the bare server: if the bare server does not add up either, the bench's client is the
+  // bottleneck, not the peer.
   const std::string name64 = "size-" + std::to_string(64 * kMiB);
-  const auto t0 = Clock::now();
-  std::vector<std::thread> threads;
-  std::atomic<uint64_t> total{0};
-  for (int i = 0; i < 16; ++i)
-    threads.emplace_back([&] {
-      TransferClient c(peer.grpc_address());
-      total += c.download(name64, [](std::string_view) { return true; }).bytes;
-    });
-  for (auto& t : threads) t.join();
-  const double agg = mbps(total, std::chrono::duration<double>(Clock::now() - t0).count());
-  std::printf("  16 parallel downloads of 64 MiB: %.0f MB/s aggregate (%.0f%% of one TCP stream)\n",
-              agg, 100 * agg / tcp_);
-  out_["parallel"] = boost::json::object{{"streams", 16}, {"MBps", agg}};
+  const double agg = parallel_MBps(peer.grpc_address(), name64);
+  const double bare_agg = parallel_MBps(bare.address(), name64);
+  const double one = ours_memory.count(64 * kMiB) ? ours_memory[64 * kMiB] : 0;
+  std::printf(
+      "  16 parallel downloads of 64 MiB: %.0f MB/s aggregate, %.2fx one stream of ours, "
+      "%.0f%% of one TCP stream;\n    the bare server's 16: %.0f MB/s (ours %.0f%% of it)\n",
+      agg, one > 0 ? agg / one : 0, 100 * agg / tcp_, bare_agg, 100 * agg / bare_agg);
+  out_["parallel"] = boost::json::object{
+      {"streams", 16}, {"MBps", agg}, {"one_stream_MBps", one}, {"bare_MBps", bare_agg}};
+}
+
+// 1 MiB downloads: on the warm channel (ours and the bare server's), and each on a new
+// channel (connect included); 1 MiB uploads on the warm channel against writing 1 MiB
+// durably in the same folder.
+void Bench::latency_1MiB(TransferClient& client, TransferClient& bare_client,
+                         const PeerProcess& peer, const std::vector<uint8_t>& source) {
+  const std::string one = "size-" + std::to_string(kMiB);
+  std::vector<double> warm, bare, cold, up;
+  for (int i = 0; i < plan_.latency_runs; ++i) {
+    auto t0 = Clock::now();
+    to_memory(client, one);
+    warm.push_back(since_ms(t0));
+    t0 = Clock::now();
+    to_memory(bare_client, one);
+    bare.push_back(since_ms(t0));
+    t0 = Clock::now();
+    TransferClient fresh(peer.grpc_address());
+    to_memory(fresh, one);
+    cold.push_back(since_ms(t0));
+    t0 = Clock::now();
+    const std::string target = "small-" + std::to_string(i);
+    client.upload_from(
+        [&, sent = uint64_t{0}](char* buf, size_t n) mutable -> ssize_t {
+          n = std::min<uint64_t>(n, kMiB - sent);
+          std::memcpy(buf, source.data() + sent, n);
+          sent += n;
+          return static_cast<ssize_t>(n);
+        },
+        kMiB, target);
+    up.push_back(since_ms(t0));
+    fs::remove(peer.share() / target);
+  }
+  const double durable = durable_write_ms(peer.share(), kMiB, plan_.latency_runs);
+  std::printf(
+      "  1 MiB over %d runs, p50 (p99):\n"
+      "    download, warm channel %.2f ms (%.2f); bare server %.2f ms (%.2f)\n"
+      "    download, new channel  %.2f ms (%.2f)\n"
+      "    upload, warm channel   %.2f ms (%.2f) = %.2fx writing 1 MiB durably (%.2f ms)\n",
+      plan_.latency_runs, quantile(warm, 0.5), quantile(warm, 0.99), quantile(bare, 0.5),
+      quantile(bare, 0.99), quantile(cold, 0.5), quantile(cold, 0.99), quantile(up, 0.5),
+      quantile(up, 0.99), quantile(up, 0.5) / durable, durable);
+  out_["latency_1MiB"] = boost::json::object{{"runs", plan_.latency_runs},
+                                             {"p50_ms", quantile(warm, 0.5)},
+                                             {"p99_ms", quantile(warm, 0.99)},
+                                             {"bare_p50_ms", quantile(bare, 0.5)},
+                                             {"new_channel_p50_ms", quantile(cold, 0.5)},
+                                             {"upload_p50_ms", quantile(up, 0.5)},
+                                             {"durable_write_ms", durable}};
 }
 
 // On a fresh peer, so that nothing an earlier phase left in its heap counts: RSS idle,
@@ -455,11 +537,14 @@ int main(int argc, char** argv) {
   CLI::App app{"p2p-bench: measures p2p-share peers on this machine"};
   bool quick = false;
   std::string out = "bench/results/latest.json";
-  std::string peer_bin = (fs::canonical("/proc/self/exe").parent_path() / "p2p-peer").string();
+  const fs::path here = fs::canonical("/proc/self/exe").parent_path();
+  std::string peer_bin = (here / "p2p-peer").string();
+  std::string bare_bin = (here / "p2p-bench-grpc").string();
   std::string work_parent = fs::temp_directory_path().string();
   app.add_flag("--quick", quick, "a reduced set, in under a minute");
   app.add_option("-o,--output", out, "where to write the JSON results (a .png goes beside it)");
   app.add_option("--peer-bin", peer_bin, "the p2p-peer to measure");
+  app.add_option("--bare-grpc-bin", bare_bin, "the bare gRPC server downloads are read against");
   app.add_option("--workdir", work_parent, "where the temporary peers and files go");
   bool keep = false;
   app.add_flag("--keep", keep, "keep the work folder (peer logs, configs) for inspection");
@@ -482,7 +567,7 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     const auto start = Clock::now();
-    Bench bench(make_plan(quick), peer_bin, work);
+    Bench bench(make_plan(quick), peer_bin, bare_bin, work);
     std::optional<HttpUrl> against;
     if (!target.empty()) {
       auto url = parse_http_url(target);

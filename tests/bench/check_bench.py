@@ -71,9 +71,13 @@ for row in r["transfer"]:
     kinds.add((row["op"], row["sink"]))
     if not row["MBps"] > 0:
         problems.append(f"transfer {row}: no throughput")
-if kinds != {("download", "memory"), ("download", "file"), ("upload", "file")}:
+    if row["op"] == "download" and not row.get("bare_fraction", 0) > 0:
+        problems.append(f"transfer {row}: no fraction of the bare gRPC server")
+if kinds != {("download", "bare"), ("download", "memory"), ("download", "file"), ("upload", "file")}:
     problems.append(f"transfer kinds {sorted(kinds)}")
-need(r["parallel"], ["streams", "MBps"], "parallel")
+need(r["parallel"], ["streams", "MBps", "one_stream_MBps", "bare_MBps"], "parallel")
+need(r.get("latency_1MiB", {}), ["p50_ms", "bare_p50_ms", "new_channel_p50_ms", "upload_p50_ms",
+                                 "durable_write_ms"], "latency_1MiB")
 if r["parallel"].get("streams") != 16:
     problems.append("parallel streams != 16")
 cases = {row["case"]: row for row in r["failover"]}
