@@ -370,9 +370,11 @@ int list(const std::string& peer_text, bool json) {
 // GET /buscar; the reply, or an exit status.
 // `holders` > 1 gathers that many at once; 1 walks the neighbours one after another, as the
 // search of a peer before holders=N did, and takes the first holder found.
+// A `sha256` asks for that content only (a Python-original peer ignores it: callers still
+// check the content of what comes back).
 std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::string& name,
                                          const std::vector<std::string>& exclude,
-                                         uint32_t holders = 1) {
+                                         uint32_t holders = 1, const std::string& sha256 = {}) {
   if (auto admitted = p2p::admit_name(name, p2p::NameUse::ask); !admitted) {
     std::fprintf(stderr, "p2p: bad name: '%s': %s\n", name.c_str(), admitted.error().why.c_str());
     return kBadName;
@@ -381,6 +383,7 @@ std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::st
   q.name = name;
   q.exclude = exclude;
   if (holders > 1) q.holders = holders;
+  q.sha256 = sha256;
   const auto r = rest_get(peer, p2p::search_target(q));
   if (!r.ok() || r.status != 200) return report_http(r, peer.str());
   auto reply = p2p::parse_search_reply(r.body);
@@ -392,24 +395,47 @@ std::variant<p2p::SearchReply, int> find(const p2p::HttpUrl& peer, const std::st
   return std::move(reply).value();
 }
 
-int search(const std::string& name, const std::string& peer_text, bool json) {
+// One line per holder: where, how big, which content.
+void print_holder(const std::string& name, const std::string& grpc_address,
+                  const std::optional<uint64_t>& size, const std::string& sha256) {
+  std::printf("%s: at %s (%s%s%s)\n", name.c_str(),
+              grpc_address.empty() ? "a peer that gave no gRPC address" : grpc_address.c_str(),
+              size ? p2p::cli::human_bytes(*size).c_str() : "size unknown",
+              sha256.empty() ? "" : ", sha256 ", sha256.c_str());
+}
+
+int search(const std::string& name, const std::string& peer_text, uint32_t holders,
+           const std::string& sha256, bool json) {
   const auto peer = peer_url(peer_text);
   if (!peer) return kBadName;
-  auto found = find(*peer, name, {});
+  const auto digest = sha256.empty() ? std::nullopt : p2p::sha256_from_hex(sha256);
+  if (!sha256.empty() && !digest) {
+    std::fprintf(stderr, "p2p: bad usage: --sha256 wants 64 hex digits, not '%s'\n",
+                 sha256.c_str());
+    return kBadName;
+  }
+  const std::string wanted = digest ? p2p::to_hex(*digest) : std::string();
+  auto found = find(*peer, name, {}, holders, wanted);
   if (auto* code = std::get_if<int>(&found)) return *code;
-  const auto& reply = std::get<p2p::SearchReply>(found);
+  auto& reply = std::get<p2p::SearchReply>(found);
+  // Holders of other content, which a peer that ignores sha256= may still report, are left out.
+  const auto other = [&](const std::string& content) {
+    return !wanted.empty() && content != wanted;
+  };
+  std::erase_if(reply.holders, [&](const p2p::SearchHolder& h) { return other(h.sha256); });
+  const bool present = reply.present && (reply.holders.empty() ? !other(reply.sha256) : true);
+  const std::string shown = reply.filename.empty() ? name : reply.filename;
   if (json) {
     std::printf("%s\n", p2p::search_reply_body(reply).c_str());
-  } else if (reply.present) {
-    std::printf("%s: at %s (%s)\n", reply.filename.empty() ? name.c_str() : reply.filename.c_str(),
-                reply.grpc_address.empty() ? "a peer that gave no gRPC address"
-                                           : reply.grpc_address.c_str(),
-                reply.size ? p2p::cli::human_bytes(*reply.size).c_str() : "size unknown");
+  } else if (present) {
+    if (reply.holders.empty()) print_holder(shown, reply.grpc_address, reply.size, reply.sha256);
+    for (const auto& h : reply.holders) print_holder(shown, h.grpc_address, h.size, h.sha256);
   } else {
-    std::fprintf(stderr, "p2p: not found: no peer reachable from %s has '%s'\n",
-                 peer->str().c_str(), name.c_str());
+    std::fprintf(stderr, "p2p: not found: no peer reachable from %s has '%s'%s%s\n",
+                 peer->str().c_str(), name.c_str(), wanted.empty() ? "" : " with sha256 ",
+                 wanted.c_str());
   }
-  return reply.present ? kOk : kNotFound;
+  return present ? kOk : kNotFound;
 }
 
 // The unverified download of the past: for holders without a manifest.
@@ -517,8 +543,14 @@ int get_by_name(const std::string& name, const std::string& peer_text, GetOption
     return last_code;
   };
   for (int attempt = 0; attempt < kMaxSearches; ++attempt) {
-    auto found = find(*peer, name, tried, o.sources);
+    auto found = find(*peer, name, tried, o.sources, content_asked ? o.sha256 : std::string());
     if (auto* code = std::get_if<int>(&found)) return *code;
+    // Nobody has that content: asked again by name alone, so that the message below can
+    // say what the holders have instead.
+    if (content_asked && tried.empty() && !std::get<p2p::SearchReply>(found).present) {
+      found = find(*peer, name, tried, o.sources);
+      if (auto* code = std::get_if<int>(&found)) return *code;
+    }
     const auto& reply = std::get<p2p::SearchReply>(found);
     if (!reply.present) {
       if (tried.empty()) {
@@ -642,12 +674,19 @@ int main(int argc, char** argv) {
   list_cmd->add_flag("--json", list_json, "print the peer's JSON as it is");
 
   auto* search_cmd = app.add_subcommand("search", "find which peer has a file");
-  std::string search_name, search_peer;
+  std::string search_name, search_peer, search_sha256;
+  uint32_t search_holders = 1;
   bool search_json = false;
   search_cmd->add_option("NAME", search_name, "file name (case-insensitive, exact)")->required();
   search_cmd->add_option("--peer", search_peer, "REST URL of the peer to ask, http://HOST:PORT")
       ->required();
   search_cmd->add_flag("--json", search_json, "print the answer as JSON");
+  search_cmd
+      ->add_option("--holders", search_holders,
+                   "gather up to N holders of the file (1..16), one line each")
+      ->check(CLI::Range(1, 16));
+  search_cmd->add_option("--sha256", search_sha256,
+                         "only holders of this content (64 hex digits, as sha256sum prints)");
 
   auto* get =
       app.add_subcommand("get", "download a file, found through a peer or from a given one");
@@ -693,16 +732,21 @@ int main(int argc, char** argv) {
     return kBadName;
   }
   if (*list_cmd) return list(list_peer, list_json);
-  if (*search_cmd) return search(search_name, search_peer, search_json);
+  if (*search_cmd)
+    return search(search_name, search_peer, search_holders, search_sha256, search_json);
   if (*get) {
     if (get_peer.empty() == get_from_addr.empty()) {
       std::fprintf(stderr, "p2p: bad usage: give either --peer URL (search) or --from HOST:PORT\n");
       return kBadName;
     }
-    if (!get_opts.sha256.empty() && !p2p::sha256_from_hex(get_opts.sha256)) {
-      std::fprintf(stderr, "p2p: bad usage: --sha256 '%s' is not 64 hex digits\n",
-                   get_opts.sha256.c_str());
-      return kBadName;
+    if (!get_opts.sha256.empty()) {
+      const auto digest = p2p::sha256_from_hex(get_opts.sha256);
+      if (!digest) {
+        std::fprintf(stderr, "p2p: bad usage: --sha256 '%s' is not 64 hex digits\n",
+                     get_opts.sha256.c_str());
+        return kBadName;
+      }
+      get_opts.sha256 = p2p::to_hex(*digest);  // as peers write it
     }
     if (!get_rate.empty()) {
       auto rate = p2p::cli::parse_rate(get_rate);

@@ -4,11 +4,12 @@ file found by content under another name, the 400s, and the reply without holder
 unchanged."""
 import hashlib
 import os
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import wait_until  # noqa: E402
+from peerlib import CLI_BIN, wait_until  # noqa: E402
 from test_search import Network  # noqa: E402
 
 SHARED = b"the same bytes on three peers\n" * 1000
@@ -74,6 +75,32 @@ class Holders(unittest.TestCase):
         self.assertEqual(own["holders"], [{"grpc_address": f"127.0.0.1:{self.titular.grpc_port}",
                                           "url": self.titular.url, "size": len(SHARED),
                                           "sha256": digest}])
+
+    def test_p2p_search_lists_every_holder_and_asks_for_content(self):
+        def p2p(*args):
+            return subprocess.run([CLI_BIN, "search", "comun.bin", "--peer",
+                                   self.asker.url, *args], capture_output=True, text=True,
+                                  timeout=30)
+        digest = hashlib.sha256(SHARED).hexdigest()
+        r = p2p("--holders", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 3, r.stdout)
+        for p in self.holders:
+            self.assertIn(f"comun.bin: at 127.0.0.1:{p.grpc_port} (", r.stdout)
+        for line in lines:
+            self.assertTrue(line.endswith(f", sha256 {digest})"), line)
+        # By content, in capitals too: sent to the peer, which matches name and content.
+        r = p2p("--holders", "3", "--sha256", digest.upper())
+        self.assertEqual((r.returncode, len(r.stdout.splitlines())), (0, 3), r.stdout + r.stderr)
+        r = p2p("--sha256", hashlib.sha256(RENAMED).hexdigest())
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)  # not found: other content
+        self.assertIn("with sha256", r.stderr)
+        r = p2p("--sha256", "abc")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("64 hex digits", r.stderr)
+        r = p2p("--holders", "17")
+        self.assertNotEqual(r.returncode, 0, r.stdout)
 
     def test_found_by_content_under_another_name(self):
         digest = hashlib.sha256(RENAMED).hexdigest()
