@@ -1,3 +1,4 @@
+#include <cstdint>
 #include "core/config.hpp"
 
 #include <simdjson.h>
@@ -75,6 +76,26 @@ class Reader {
     bool b;
     if (v.get_bool().get(b)) fail(field, "is not a valid boolean");
     return b;
+  }
+
+  // An array of "host:port" strings.
+  std::vector<std::string> host_ports(std::string_view field, od::value& v) const {
+    if (type_of(field, v) != od::json_type::array)
+      fail(field, std::string("expected an array of \"host:port\", got ") +
+                      type_name(type_of(field, v)));
+    od::array items;
+    if (v.get_array().get(items)) fail(field, "is not a valid JSON array");
+    std::vector<std::string> out;
+    for (auto item : items) {
+      od::value e;
+      if (item.get(e)) fail(field, "is not a valid JSON array");
+      std::string s = string(field, e);
+      const auto url = parse_http_url("http://" + s);
+      if (!url || url->port == 0 || url->str() != "http://" + s)
+        fail(field, "'" + s + "' is not host:port");
+      out.push_back(std::move(s));
+    }
+    return out;
   }
 
   std::optional<HttpUrl> peer_url(std::string_view field, od::value& v) const {
@@ -204,6 +225,16 @@ Config parse_config(std::string_view json, const std::string& source) {
       if (cfg.max_upload_rate != 0 && cfg.max_upload_rate < 1024)
         r.fail(key, "must be 0 (unlimited) or at least 1024 bytes/s, got " +
                         std::to_string(cfg.max_upload_rate));
+    } else if (key == "dht") {
+      cfg.dht = r.boolean(key, v);
+    } else if (key == "dht_port") {
+      cfg.dht_port = static_cast<uint16_t>(r.integer(key, v, 0, 65535));
+    } else if (key == "dht_network") {
+      cfg.dht_network = static_cast<uint32_t>(r.integer(key, v, 1, UINT32_MAX));
+    } else if (key == "dht_bootstrap") {
+      cfg.dht_bootstrap = r.host_ports(key, v);
+    } else if (key == "dht_value_ttl_s") {
+      cfg.dht_value_ttl_s = static_cast<uint32_t>(r.integer(key, v, 2, 86400));
     } else if (key == "state_dir") {
       state_dir = r.string(key, v);
       if (state_dir.empty()) r.fail(key, "is empty");

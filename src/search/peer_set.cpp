@@ -46,6 +46,12 @@ bool PeerSet::allow(const HttpUrl& url, Clock::time_point now) {
   return e && e->breaker.allow(now);
 }
 
+bool PeerSet::known_down(const HttpUrl& url, Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  const Entry* e = find(url);
+  return e && e->breaker.state(now) == CircuitBreaker::State::open;
+}
+
 void PeerSet::report(const HttpUrl& url, bool ok, bool timeout, Clock::time_point now) {
   std::lock_guard lock(mu_);
   Entry* e = find(url);

@@ -32,6 +32,9 @@ class PeerSet {
 
   // Whether `url` may be asked now (its breaker); a half-open breaker lets one trial by.
   bool allow(const HttpUrl& url, Clock::time_point now);
+  // Whether `url` is a peer we know whose breaker is open now (a holder the DHT names is
+  // then skipped); no side effect, unlike allow().
+  bool known_down(const HttpUrl& url, Clock::time_point now) const;
   // The outcome of asking `url`. A learned peer that keeps failing is forgotten here.
   void report(const HttpUrl& url, bool ok, bool timeout, Clock::time_point now);
 
@@ -57,6 +60,7 @@ class PeerSet {
     Clock::time_point learned_at;
   };
   Entry* find(const HttpUrl& url);
+  const Entry* find(const HttpUrl& url) const { return const_cast<PeerSet*>(this)->find(url); }
 
   mutable std::mutex mu_;
   std::vector<Entry> entries_;

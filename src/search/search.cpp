@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "content/sha256.hpp"
+#include "discovery/holder_record.hpp"
 
 namespace p2p {
 namespace {
@@ -51,7 +52,7 @@ const FileEntry* local_match(const IndexSnapshot& snap, const SearchQuery& q) {
 SearchOutcome last_resort(const SearchQuery& q, SearchReply without_address) {
   spdlog::info("Search {} [qid {}]: only a peer without a gRPC address has it ({})", asked_for(q),
                q.qid, without_address.via);
-  return SearchOutcome{std::move(without_address)};
+  return SearchOutcome{std::move(without_address), false, SearchOutcome::Source::neighbour};
 }
 
 // Adds `reply`'s holders that `found` lacks (by gRPC address), up to `want`; the first one
@@ -95,7 +96,10 @@ asio::awaitable<SearchOutcome> DistributedSearch::search(SearchQuery q,
   const auto start = now_();
   SearchOutcome r =
       co_await find(std::move(q), std::move(local_grpc_address), std::move(local_url));
-  const Outcome o = r.reply.present ? (r.reply.via.empty() ? kLocal : kRemote)
+  using Source = SearchOutcome::Source;
+  const Outcome o = r.reply.present ? (r.source == Source::dht     ? kDht
+                                       : r.source == Source::local ? kLocal
+                                                                   : kRemote)
                     : r.timed_out   ? kTimeout
                                     : kMiss;
   outcomes_[o].record(now_() - start);
@@ -103,10 +107,12 @@ asio::awaitable<SearchOutcome> DistributedSearch::search(SearchQuery q,
 }
 
 void DistributedSearch::write_metrics(metrics::Exposition& e) const {
-  static constexpr std::array<const char*, kOutcomes> names{"local", "remote", "miss", "timeout"};
+  static constexpr std::array<const char*, kOutcomes> names{"local", "dht", "remote", "miss",
+                                                            "timeout"};
   e.family("p2p_searches_total", "counter",
-           "Searches answered (/buscar, asked or forwarded), by outcome: local (this peer has "
-           "it), remote (another peer has it), miss, timeout (deadline passed first).");
+           "Searches answered (/buscar, asked or forwarded), by where the first holder came from: "
+           "local (this peer has it), dht (the DHT named it), remote (a neighbour found it); or "
+           "miss, timeout (deadline passed first).");
   for (size_t i = 0; i < kOutcomes; ++i)
     e.sample("p2p_searches_total", {{"outcome", names[i]}}, outcomes_[i].count());
   e.family("p2p_search_duration_seconds", "histogram", "Time to answer a search, by outcome.");
@@ -120,20 +126,75 @@ asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
   const auto start = now_();
   const auto deadline =
       start + std::min(milliseconds(cfg_.timeout_ms), q.budget.value_or(milliseconds::max()));
+  // A query with a qid was forwarded by a peer that asks the DHT itself, if it has one.
+  const bool asked_first = q.qid.empty();
   if (q.qid.empty()) q.qid = new_query_id();
   const uint32_t ttl = std::min(q.ttl.value_or(cfg_.ttl), kMaxTtl);
+  const size_t want = q.holders.value_or(1);
+  using Source = SearchOutcome::Source;
 
-  auto hit = answer_locally(q, std::move(local_grpc_address), std::move(local_url));
-  const bool enough = hit && (!q.holders || hit->holders.size() >= *q.holders);
-  if (enough) co_return SearchOutcome{std::move(*hit)};
-  SearchOutcome here{hit ? std::move(*hit) : SearchReply{}};
+  auto hit = answer_locally(q, local_grpc_address, std::move(local_url));
+  const bool enough = hit && (!q.holders || hit->holders.size() >= want);
+  if (enough) co_return SearchOutcome{std::move(*hit), false, Source::local};
+  SearchOutcome here{hit ? std::move(*hit) : SearchReply{}, false,
+                     hit ? Source::local : Source::none};
+  if (discovery_ && asked_first) {
+    co_await ask_directory(q, deadline, local_grpc_address, here.reply, want);
+    if (here.source == Source::none && here.reply.present) here.source = Source::dht;
+    if (here.reply.present && (!q.holders || here.reply.holders.size() >= want)) co_return here;
+  }
   if (already_seen(q, start)) co_return here;
   if (ttl == 0) {
     spdlog::debug("Search {} [qid {}]: not here, ttl 0", asked_for(q), q.qid);
     co_return here;
   }
-  if (q.holders) co_return co_await gather(q, ttl, start, deadline, std::move(here.reply));
+  if (q.holders) {
+    const Source first = here.source;
+    SearchOutcome gathered = co_await gather(q, ttl, start, deadline, std::move(here.reply));
+    if (first != Source::none) gathered.source = first;
+    co_return gathered;
+  }
   co_return co_await ask_peers(q, ttl, start, deadline);
+}
+
+asio::awaitable<void> DistributedSearch::ask_directory(const SearchQuery& q,
+                                                       Clock::time_point deadline,
+                                                       const std::string& local_grpc_address,
+                                                       SearchReply& found, size_t want) {
+  const auto start = now_();
+  if (start >= deadline) co_return;
+  // Half of what is left at most, so that the neighbours still get their turn.
+  const auto timeout = std::max(ms_between(start, deadline) / 2, milliseconds(1));
+  const std::string key = q.name.empty() ? sha256_key_string(q.sha256) : name_key_string(q.name);
+  const auto records = co_await discovery_->find(key, want + 1 + q.exclude.size(), timeout);
+  SearchReply from_dht;
+  size_t skipped = 0;
+  for (const HolderRecord& r : records) {
+    const auto url = parse_http_url(r.url);
+    const bool usable =
+        url && r.grpc_address != local_grpc_address && !excluded(q.exclude, r.grpc_address) &&
+        (q.sha256.empty() || r.sha256 == q.sha256) && !peers_.known_down(*url, start);
+    if (!usable) {
+      ++skipped;
+      continue;
+    }
+    if (!from_dht.present) {
+      from_dht.present = true;
+      from_dht.grpc_address = r.grpc_address;
+      from_dht.filename = r.name;
+      from_dht.size = r.size;
+      from_dht.sha256 = r.sha256;
+      from_dht.via = r.url;
+    }
+    if (q.holders) from_dht.holders.push_back({r.grpc_address, r.url, r.size, r.sha256});
+  }
+  const size_t before = found.holders.size();
+  if (from_dht.present && (q.holders || !found.present))
+    add_holders(found, std::move(from_dht), want);
+  spdlog::info("Search {} [qid {}]: the DHT named {} holders ({} usable, {} skipped) in {} ms",
+               asked_for(q), q.qid, records.size(),
+               q.holders ? found.holders.size() - before : (found.present ? 1 : 0), skipped,
+               ms_between(start, now_()).count());
 }
 
 std::optional<SearchReply> DistributedSearch::answer_locally(const SearchQuery& q,
@@ -185,7 +246,7 @@ asio::awaitable<SearchOutcome> DistributedSearch::ask_peers(const SearchQuery& q
     if (a.verdict == Verdict::hit) {
       spdlog::info("Search {} [qid {}]: found at {} via {} in {} ms", asked_for(q), q.qid,
                    a.reply.grpc_address, a.reply.via, ms_between(start, now_()).count());
-      co_return SearchOutcome{std::move(a.reply)};
+      co_return SearchOutcome{std::move(a.reply), false, SearchOutcome::Source::neighbour};
     }
     if (a.verdict == Verdict::hit_without_address && !without_address)
       without_address = std::move(a.reply);
@@ -275,7 +336,9 @@ asio::awaitable<SearchOutcome> DistributedSearch::gather(const SearchQuery& q, u
   spdlog::info("Search {} [qid {}]: {} of {} holders found ({} peers asked{}) in {} ms",
                asked_for(q), q.qid, found.holders.size(), want, asked,
                timed_out ? ", deadline passed" : "", ms_between(start, now_()).count());
-  co_return SearchOutcome{std::move(found), timed_out && !found.present};
+  const bool present = found.present;
+  co_return SearchOutcome{std::move(found), timed_out && !present,
+                          present ? SearchOutcome::Source::neighbour : SearchOutcome::Source::none};
 }
 
 asio::awaitable<DistributedSearch::Answer> DistributedSearch::ask_one(HttpUrl peer, SearchQuery q,

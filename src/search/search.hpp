@@ -17,6 +17,7 @@
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "core/uri.hpp"
+#include "discovery/discovery.hpp"
 #include "http/client.hpp"
 #include "index/file_index.hpp"
 #include "search/peer_set.hpp"
@@ -26,10 +27,13 @@
 
 namespace p2p {
 
-// What a search came to: the reply the asker gets, and whether the deadline cut it short.
+// What a search came to: the reply the asker gets, whether the deadline cut it short, and
+// where its (first) holder came from.
 struct SearchOutcome {
+  enum class Source { none, local, dht, neighbour };
   SearchReply reply;
   bool timed_out = false;
+  Source source = Source::none;
 };
 
 class DistributedSearch {
@@ -52,7 +56,11 @@ class DistributedSearch {
   asio::awaitable<SearchOutcome> search(SearchQuery q, std::string local_grpc_address,
                                         std::string local_url);
 
-  // p2p_searches_total{outcome} (local, remote, miss, timeout) and
+  // Where holders beyond the neighbours are looked up (the DHT) for the queries this peer is
+  // asked first (not those forwarded to it); none: the walk alone. Set before searches run.
+  void set_discovery(Discovery* discovery) { discovery_ = discovery; }
+
+  // p2p_searches_total{outcome} (local, dht, remote, miss, timeout) and
   // p2p_search_duration_seconds{outcome}.
   void write_metrics(metrics::Exposition& e) const;
 
@@ -83,6 +91,11 @@ class DistributedSearch {
   std::optional<SearchReply> answer_locally(const SearchQuery& q, std::string local_grpc_address,
                                             std::string local_url);
   bool already_seen(const SearchQuery& q, Clock::time_point now);
+  // Holders under q's key in the directory, within `timeout`, added to `found` (up to
+  // `want`): those that are well-formed, not excluded, of q's content, and not known down.
+  asio::awaitable<void> ask_directory(const SearchQuery& q, Clock::time_point deadline,
+                                      const std::string& local_grpc_address, SearchReply& found,
+                                      size_t want);
   asio::awaitable<SearchOutcome> ask_peers(const SearchQuery& q, uint32_t ttl,
                                            Clock::time_point start, Clock::time_point deadline);
   // holders=N: every allowed peer at once (kMaxParallelAsks at a time), adding to `found`.
@@ -97,8 +110,9 @@ class DistributedSearch {
   AskPeer ask_;
   Now now_;
   SeenQueries seen_;
+  Discovery* discovery_ = nullptr;
 
-  enum Outcome { kLocal, kRemote, kMiss, kTimeout, kOutcomes };
+  enum Outcome { kLocal, kDht, kRemote, kMiss, kTimeout, kOutcomes };
   std::array<metrics::DurationHistogram, kOutcomes> outcomes_;
 };
 

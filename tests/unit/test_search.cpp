@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "content/manifest.hpp"
 #include "content/sha256.hpp"
 #include "core/metrics.hpp"
+#include "discovery/discovery.hpp"
+#include "discovery/holder_record.hpp"
 #include "search/breaker.hpp"
 #include "search/peer_set.hpp"
 #include "search/query.hpp"
@@ -598,4 +601,122 @@ TEST_CASE("holders: at most kMaxParallelAsks at a time; a later ask skips the ho
   CHECK(sim.now == t0 + 200ms);
   REQUIRE(r.reply.holders.size() == 2);
   CHECK(r.reply.holders[1].grpc_address == "10.0.1.9:50051");
+}
+
+namespace {
+
+// The DHT as the search sees it: records by key, answered after `takes` of simulated time
+// (or nothing, when that is past the timeout the search gave).
+struct FakeDirectory : Discovery {
+  Sim& sim;
+  std::map<std::string, std::vector<HolderRecord>> records;
+  Clock::duration takes{};
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> asked;  // key, timeout
+
+  explicit FakeDirectory(Sim& s) : sim(s) { sim.search->set_discovery(this); }
+  void publish(std::vector<HolderRecord>) override {}
+  void write_metrics(metrics::Exposition&) const override {}
+  asio::awaitable<std::vector<HolderRecord>> find(std::string key, size_t max,
+                                                  std::chrono::milliseconds timeout) override {
+    asked.emplace_back(key, timeout);
+    if (takes > Clock::duration::zero()) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, Clock::time_point::max());
+      bool due = false;
+      sim.waiting.push_back({sim.now + std::min<Clock::duration>(takes, timeout), &timer, &due});
+      co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      std::erase_if(sim.waiting, [&](const Sim::Waiting& w) { return w.timer == &timer; });
+      if (takes > timeout) co_return std::vector<HolderRecord>{};
+    }
+    auto found = records[key];
+    if (found.size() > max) found.resize(max);
+    co_return found;
+  }
+};
+
+HolderRecord dht_holder(int i, std::string sha = {}) {
+  return {"http://10.0.2." + std::to_string(i) + ":8001", "10.0.2." + std::to_string(i) + ":50051",
+          "d.txt", 7, std::move(sha)};
+}
+
+}  // namespace
+
+TEST_CASE("dht: a holder the DHT names answers the search; the neighbours are not asked") {
+  Sim sim;
+  FakeDirectory dht(sim);
+  dht.records[name_key_string("d.txt")] = {dht_holder(1)};
+  const auto r = sim.run("D.TXT ");
+  REQUIRE(r.reply.present);
+  CHECK(r.source == SearchOutcome::Source::dht);
+  CHECK(r.reply.grpc_address == "10.0.2.1:50051");
+  CHECK(r.reply.via == "http://10.0.2.1:8001");
+  CHECK(r.reply.size == 7u);
+  CHECK(sim.asked.empty());
+  REQUIRE(dht.asked.size() == 1);
+  CHECK(dht.asked[0].second == 500ms);  // half the budget: the walk keeps the rest
+  metrics::Exposition e;
+  sim.search->write_metrics(e);
+  CHECK(e.text().find("p2p_searches_total{outcome=\"dht\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("dht: a forwarded query is answered as before, without the DHT") {
+  Sim sim;
+  FakeDirectory dht(sim);
+  dht.records[name_key_string("d.txt")] = {dht_holder(1)};
+  const auto r = sim.run(SearchQuery{"d.txt", 2, "from-a-peer", {}, {}});
+  CHECK_FALSE(r.reply.present);
+  CHECK(dht.asked.empty());
+  CHECK(sim.asked.size() == 2);
+}
+
+TEST_CASE("dht: holders excluded, of other content, known down or this peer are skipped") {
+  Sim sim;
+  FakeDirectory dht(sim);
+  const std::string sha(64, 'e');
+  HolderRecord self = dht_holder(9, sha);
+  self.grpc_address = kLocal;
+  HolderRecord titular{kTitular.str(), "10.0.0.2:50052", "d.txt", 7, sha};
+  dht.records[name_key_string("d.txt")] = {
+      self, dht_holder(1, sha), dht_holder(2, std::string(64, 'f')), titular, dht_holder(3, sha)};
+  for (int i = 0; i < 3; ++i) sim.peers.report(kTitular, false, false, sim.now);  // open
+  const auto r = sim.run(
+      SearchQuery{.name = "d.txt", .exclude = {"10.0.2.1:50051"}, .holders = 4, .sha256 = sha});
+  REQUIRE(r.reply.present);
+  REQUIRE(r.reply.holders.size() == 1);
+  CHECK(r.reply.holders[0].grpc_address == "10.0.2.3:50051");
+  CHECK(r.source == SearchOutcome::Source::dht);
+  // One holder of four: the neighbours are asked for the rest (the titular's breaker is open).
+  CHECK(sim.peers_asked() == std::vector<std::string>{kSuplente.str()});
+}
+
+TEST_CASE("dht: by content, the content's key; with holders=N, local first, then the DHT's") {
+  Sim sim;
+  FakeDirectory dht(sim);
+  const std::string sha(64, 'a');
+  dht.records[sha256_key_string(sha)] = {dht_holder(1, sha), dht_holder(2, sha)};
+  const auto r = sim.run(SearchQuery{.holders = 2, .sha256 = sha});
+  REQUIRE(r.reply.holders.size() == 2);
+  CHECK(sim.asked.empty());
+  dht.records[name_key_string("here.txt")] = {dht_holder(1), dht_holder(2)};
+  const auto both = sim.run(SearchQuery{.name = "here.txt", .holders = 3});
+  REQUIRE(both.reply.holders.size() == 3);
+  CHECK(both.reply.holders[0].grpc_address == kLocal);
+  CHECK(both.source == SearchOutcome::Source::local);
+  CHECK(both.reply.holders[2].grpc_address == "10.0.2.2:50051");
+}
+
+TEST_CASE("dht: a DHT that does not answer costs half the budget; the walk has the rest") {
+  Sim sim;
+  const auto t0 = sim.now;
+  FakeDirectory dht(sim);
+  dht.takes = 10s;
+  sim.answer = [](const Sim::Asked& a) {
+    return a.peer == kSuplente.str() ? hit("10.0.0.3:50053") : miss();
+  };
+  const auto r = sim.run("d.txt");
+  REQUIRE(r.reply.present);
+  CHECK(r.source == SearchOutcome::Source::neighbour);
+  CHECK(r.reply.grpc_address == "10.0.0.3:50053");
+  REQUIRE(sim.asked.size() == 2);
+  CHECK(sim.asked[0].at == t0 + 500ms);
+  CHECK(sim.asked[1].deadline == t0 + 1000ms);
 }
