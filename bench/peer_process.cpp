@@ -22,8 +22,9 @@ PeerProcess::PeerProcess(const std::filesystem::path& peer_bin, const std::files
   log_ = dir / (name + ".log");
   std::ofstream(config) << R"({"ip":"127.0.0.1","rest_port":0,"grpc_port":0,"directory":")"
                         << share_.string() << R"(","state_dir":")"
-                        << (dir / (name + "-state")).string() << R"(","name":")" << name << '"'
-                        << (extra_json.empty() ? "" : ",") << extra_json << "}";
+                        << (dir / (name + "-state")).string() << R"(","name":")" << name
+                        << R"(","dht":false,"dht_port":0)" << (extra_json.empty() ? "" : ",")
+                        << extra_json << "}";
   // A restarted peer writes the same log: its old ports must not be read as the new ones.
   std::filesystem::remove(log_);
   pid_ = ::fork();

@@ -11,8 +11,8 @@ namespace p2p::bench {
 
 class PeerProcess {
  public:
-  // Writes a config (ip 127.0.0.1, ports 0, state_dir DIR/NAME-state, so a peer started again
-  // under the same name finds its hash cache; `extra_json` fields appended, e.g.
+  // Writes a config (ip 127.0.0.1, ports 0, the DHT off, state_dir DIR/NAME-state, so a peer
+  // started again under the same name finds its hash cache; `extra_json` fields appended, e.g.
   // R"("peer_titular":"http://127.0.0.1:8002")") and starts the peer; throws when it does
   // not report both ports within 10 s.
   PeerProcess(const std::filesystem::path& peer_bin, const std::filesystem::path& dir,

@@ -52,13 +52,21 @@ DhtNode::DhtNode(asio::any_io_executor ex, DhtOptions options)
   cfg.threaded = true;
   const auto bound = bind_address(options_.ip, options_.port);
   (bound.getFamily() == AF_INET6 ? cfg.bind6 : cfg.bind4) = bound;
-  runner_->run(cfg, {});
+  const auto cannot_bind = [&](const std::string& why) {
+    return std::runtime_error("cannot bind the DHT's UDP socket on " +
+                              host_port(options_.ip, options_.port) + ": " + why +
+                              " (another peer on this host? give each its own dht_port, or 0)");
+  };
+  try {
+    runner_->run(cfg, {});
+  } catch (const std::exception& e) {
+    throw cannot_bind(e.what());
+  }
   runner_->registerType(dht::ValueType(kHolderType, "p2p-share holder", options_.value_ttl));
   port_ = runner_->getBoundPort(bound.getFamily());
   if (port_ == 0) {
     runner_->join();
-    throw std::runtime_error("cannot bind the DHT's UDP socket on " +
-                             host_port(options_.ip, options_.port));
+    throw cannot_bind("not bound");
   }
 }
 

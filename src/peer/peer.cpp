@@ -11,6 +11,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -18,12 +20,16 @@
 #include <thread>
 #include <vector>
 
+#include "content/sha256.hpp"
 #include "core/uri.hpp"
 #include "http/tls.hpp"
 #include "io/uring_probe.hpp"
 #include "peer/sd_notify.hpp"
 #include "search/announcement.hpp"
 #include "transfer/credentials.hpp"
+#ifdef P2P_HAVE_DHT
+#include "discovery/dht_node.hpp"
+#endif
 
 namespace p2p {
 
@@ -77,6 +83,94 @@ Peer::Peer(Config cfg)
 
 Peer::~Peer() {
   if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
+}
+
+void Peer::start_dht() {
+#ifdef P2P_HAVE_DHT
+  if (!cfg_.dht) {
+    spdlog::info("DHT off (config dht: false): searches walk the neighbours only");
+    return;
+  }
+  dht_ = std::make_unique<DhtNode>(
+      ctx_.get_executor(), DhtOptions{.ip = cfg_.ip,
+                                      .port = cfg_.dht_port,
+                                      .network = cfg_.dht_network,
+                                      .value_ttl = std::chrono::seconds(cfg_.dht_value_ttl_s)});
+  spdlog::info("DHT node listening on {} (network {})", host_port(cfg_.ip, dht_->port()),
+               cfg_.dht_network);
+  for (const auto& node : cfg_.dht_bootstrap) {
+    const auto url = parse_http_url("http://" + node);  // the config checked it is host:port
+    if (url) join_dht(url->host, url->port);
+  }
+  search_.set_discovery(dht_.get());
+  api_.set_dht(dht_->port(),
+               [this](const std::string& host, uint16_t port) { join_dht(host, port); });
+  asio::co_spawn(ctx_, publish_files(), asio::detached);
+#else
+  if (cfg_.dht) spdlog::info("DHT off: this p2p-peer was built without it (meson -Ddht)");
+#endif
+}
+
+void Peer::join_dht(const std::string& host, uint16_t port) {
+#ifdef P2P_HAVE_DHT
+  if (dht_) dht_->bootstrap(host, port);
+#endif
+}
+
+uint16_t Peer::dht_port() const {
+#ifdef P2P_HAVE_DHT
+  if (dht_) return dht_->port();
+#endif
+  return 0;
+}
+
+asio::awaitable<void> Peer::join_dht_of(HttpUrl neighbour) {
+  const auto r = co_await client_.get(
+      neighbour, "/health",
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.timeout_ms));
+  if (!r.ok() || r.status != 200) co_return;
+  boost::system::error_code ec;
+  const auto health = boost::json::parse(r.body, ec);
+  const auto* port =
+      !ec && health.is_object() ? health.as_object().if_contains("dht_port") : nullptr;
+  // A Python original, or a peer without a DHT, has none.
+  if (port && port->is_int64() && port->as_int64() > 0 && port->as_int64() <= 65535)
+    join_dht(neighbour.host, static_cast<uint16_t>(port->as_int64()));
+}
+
+asio::awaitable<void> Peer::publish_files() {
+#ifdef P2P_HAVE_DHT
+  const std::string host = cfg_.advertise_host.empty() ? cfg_.ip : cfg_.advertise_host;
+  if (is_wildcard_host(host)) {
+    spdlog::warn(
+        "Files are not published in the DHT: ip is {} and advertise_host is not set, so no "
+        "address to give other peers is known (set advertise_host)",
+        cfg_.ip);
+    co_return;
+  }
+  const std::string url =
+      (cfg_.tls_cert.empty() ? "http://" : "https://") + host_port(host, rest_endpoint_.port());
+  const std::string grpc = host_port(host, grpc_port_);
+  std::shared_ptr<const IndexSnapshot> published;
+  asio::steady_timer timer(ctx_);
+  // Changes are picked up once a second: a burst of them (a copy of many files, the hasher's
+  // batches) becomes one diff, paced by the node.
+  while (!stopping_) {
+    if (auto snap = index_.snapshot(); snap != published) {
+      std::vector<HolderRecord> records;
+      records.reserve(snap->files.size());
+      for (const FileEntry& f : snap->files)
+        records.push_back(
+            {url, grpc, f.name, f.size, f.manifest ? to_hex(f.manifest->sha256) : std::string()});
+      dht_->publish(std::move(records));
+      published = std::move(snap);
+    }
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+#else
+  co_return;
+#endif
 }
 
 void Peer::start_grpc() {
@@ -149,6 +243,8 @@ int Peer::run() {
   spdlog::info("Sharing folder {}: {} files", cfg_.directory.string(),
                index_.snapshot()->files.size());
 
+  // First, so that a DHT port in use stops the peer before it says it listens.
+  start_dht();
   rest_endpoint_ = http_.listen(cfg_.ip, cfg_.rest_port);
   spdlog::info("REST server listening on {}",
                host_port(rest_endpoint_.address().to_string(), rest_endpoint_.port()));
@@ -177,6 +273,10 @@ int Peer::run() {
   ctx_.run();
   for (auto& t : extra) t.join();
   if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
+#ifdef P2P_HAVE_DHT
+  // Its values are no longer announced again; the copies other nodes hold expire.
+  if (dht_) dht_->stop(std::chrono::milliseconds(500));
+#endif
   hasher_.stop();
   spdlog::info("Stopped");
   return 0;
@@ -191,6 +291,9 @@ void Peer::write_metrics(metrics::Exposition& e) const {
            "unlimited).");
   e.sample("p2p_grpc_max_upload_rate_bytes", {}, cfg_.max_upload_rate);
   peers_.write_metrics(e, std::chrono::steady_clock::now());
+#ifdef P2P_HAVE_DHT
+  if (dht_) dht_->write_metrics(e);
+#endif
   const auto snap = index_.snapshot();
   e.family("p2p_index_files", "gauge", "Files the peer shares.");
   e.sample("p2p_index_files", {}, static_cast<uint64_t>(snap->files.size()));
@@ -207,7 +310,7 @@ asio::awaitable<void> Peer::announce() {
   const std::string scheme = cfg_.tls_cert.empty() ? "http://" : "https://";
   const std::string text =
       announcement_body({scheme + host_port(host, rest_endpoint_.port()),
-                         host_port(host, grpc_port_), cfg_.name, instance_id_});
+                         host_port(host, grpc_port_), cfg_.name, instance_id_, dht_port()});
   asio::steady_timer timer(ctx_);
   auto retry = std::chrono::seconds(1);
   for (bool first = true; !stopping_; first = false) {
@@ -220,6 +323,7 @@ asio::awaitable<void> Peer::announce() {
       // Said once at start; later rounds only refresh what the neighbours know.
       const bool heard = r.ok() && r.status == 200;
       all_heard = all_heard && heard;
+      if (heard && dht_port() != 0) co_await join_dht_of(*url);
       if (first && heard)
         spdlog::info("Announced to {}", url->str());
       else if (first)

@@ -23,6 +23,8 @@
 
 namespace p2p {
 
+class DhtNode;
+
 class Peer {
  public:
   explicit Peer(Config cfg);
@@ -39,8 +41,19 @@ class Peer {
   // Returns once no transfer runs or `bound` has passed.
   asio::awaitable<void> transfers_end(std::chrono::milliseconds bound);
   void start_grpc();
-  // Tells the titular and suplente about this peer, at start and every kAnnounceEvery.
+  // Tells the titular and suplente about this peer, at start and every kAnnounceEvery, and
+  // joins the DHT through theirs.
   asio::awaitable<void> announce();
+  // The DHT node (config dht), joined through dht_bootstrap; the search asks it.
+  void start_dht();
+  // Joins the DHT through the node at host:port (a neighbour's), when this peer runs one.
+  void join_dht(const std::string& host, uint16_t port);
+  // Joins the DHT through the node a neighbour's /health names, if any.
+  asio::awaitable<void> join_dht_of(HttpUrl neighbour);
+  // This peer's DHT node's port; 0: none.
+  uint16_t dht_port() const;
+  // Keeps what the DHT says about this peer's files in step with the index.
+  asio::awaitable<void> publish_files();
   // Everything GET /metrics shows besides the REST counters (RestApi writes those).
   void write_metrics(metrics::Exposition& e) const;
 
@@ -58,6 +71,7 @@ class Peer {
   Hasher hasher_;
   FileService files_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<DhtNode> dht_;  // none when built without it or off in the config
   asio::ip::tcp::endpoint rest_endpoint_;
   uint16_t grpc_port_ = 0;
   std::atomic<bool> stopping_{false};

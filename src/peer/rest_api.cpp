@@ -219,6 +219,7 @@ http::Response RestApi::peers_post(const http::Request& req) {
   if (is_wildcard_host(url->host)) url->host = remote;
   const bool learned = peers_.learn(*url, grpc, a->name, std::chrono::steady_clock::now());
   if (learned) spdlog::info("Learned peer {} ({}) at {}", a->name, url->str(), grpc);
+  if (a->dht_port != 0 && on_dht_node_) on_dht_node_(url->host, a->dht_port);
   return json_ok(boost::json::object{{"learned", learned}, {"name", cfg_.name}});
 }
 
@@ -226,12 +227,14 @@ http::Response RestApi::health() {
   const auto snap = index_.snapshot();
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
-  return json_ok(boost::json::object{{"status", "ok"},
-                                     {"name", cfg_.name},
-                                     {"files", snap->files.size()},
-                                     {"bytes", snap->total_bytes},
-                                     {"uptime_s", uptime.count()},
-                                     {"peers", peers_.to_json(std::chrono::steady_clock::now())}});
+  boost::json::object body{{"status", "ok"},
+                           {"name", cfg_.name},
+                           {"files", snap->files.size()},
+                           {"bytes", snap->total_bytes},
+                           {"uptime_s", uptime.count()},
+                           {"peers", peers_.to_json(std::chrono::steady_clock::now())}};
+  if (dht_port_ != 0) body["dht_port"] = dht_port_;
+  return json_ok(std::move(body));
 }
 
 http::Response RestApi::metrics_text() {

@@ -39,6 +39,12 @@ class RestApi {
 
   // The gRPC port actually bound (config may say 0).
   void set_grpc_port(uint16_t port) { grpc_port_.store(port); }
+  // The DHT node's UDP port (shown in /health), and what to do with a DHT node an
+  // announcement names (host, port): join the DHT through it. Set before serving.
+  void set_dht(uint16_t port, std::function<void(const std::string&, uint16_t)> on_node) {
+    dht_port_ = port;
+    on_dht_node_ = std::move(on_node);
+  }
   // From now on every request gets 503.
   void set_shutting_down() { shutting_down_.store(true); }
 
@@ -72,6 +78,9 @@ class RestApi {
   static constexpr size_t kRouteSlots = 16, kStatusSlots = 16;
   metrics::LazySlots<metrics::DurationHistogram, kRouteSlots * kStatusSlots> requests_;
   std::function<void(metrics::Exposition&)> metrics_writer_;
+
+  uint16_t dht_port_ = 0;
+  std::function<void(const std::string&, uint16_t)> on_dht_node_;
 
   const Config& cfg_;
   FileIndex& index_;

@@ -15,14 +15,15 @@ struct Announcement {
   std::string url;           // its REST URL, http(s)://HOST:PORT
   std::string grpc_address;  // HOST:PORT
   std::string name;
-  std::string id;  // its instance id, so that a peer never learns itself
+  std::string id;         // its instance id, so that a peer never learns itself
+  uint16_t dht_port = 0;  // its DHT node's UDP port, at the url's host; 0: none
 };
 
-// {"url":…,"grpc_address":…,"name":…,"id":…}
+// {"url":…,"grpc_address":…,"name":…,"id":…[,"dht_port":N]}
 std::string announcement_body(const Announcement& a);
 
-// Fails when the body is not a JSON object, a known field is not a string, or "url" is
-// missing.
+// Fails when the body is not a JSON object, a known field is not a string (dht_port: not a
+// port number), or "url" is missing.
 Result<Announcement> parse_announcement(std::string_view body);
 
 }  // namespace p2p

@@ -38,8 +38,10 @@ class Peer:
                 f.write(data if isinstance(data, bytes) else data.encode())
         # The hash cache of each peer stays in its own temporary folder (and so survives
         # a restart of the same Peer).
+        # The DHT is off unless a test turns it on (test_dht.py): the other tests check the
+        # titular/suplente walk, which the DHT would otherwise answer first.
         cfg = {"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": self.dir, "name": name,
-               "state_dir": os.path.join(self.tmp, "state")}
+               "state_dir": os.path.join(self.tmp, "state"), "dht": False, "dht_port": 0}
         cfg.update(test_threads())
         cfg.update(extra or {})
         self.config = os.path.join(self.tmp, name + ".json")

@@ -29,3 +29,19 @@ TEST_CASE("announcements: parsed, rejected, and built as they are parsed") {
   CHECK(back->name == ours.name);
   CHECK(back->id == ours.id);
 }
+
+TEST_CASE("announcements carry the DHT port when there is one") {
+  const Announcement with{"http://10.0.0.1:8001", "10.0.0.1:50051", "Peer1", "abc", 4222};
+  CHECK(announcement_body(with).find(R"("dht_port":4222)") != std::string::npos);
+  const auto back = parse_announcement(announcement_body(with));
+  REQUIRE(back);
+  CHECK(back->dht_port == 4222);
+  CHECK(parse_announcement(R"({"url":"http://a:1"})")->dht_port == 0);
+  for (const char* bad : {R"({"url":"http://a:1","dht_port":"4222"})",
+                          R"({"url":"http://a:1","dht_port":70000})",
+                          R"({"url":"http://a:1","dht_port":-1})"}) {
+    const auto r = parse_announcement(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().why.find("dht_port") != std::string::npos);
+  }
+}
