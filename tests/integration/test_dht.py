@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from peerlib import PEER_BIN, Peer, metric, wait_log, wait_until  # noqa: E402
+from test_holders import hashed  # noqa: E402
 from test_search import Network  # noqa: E402
 
 DHT = {"dht": True, "dht_port": 0, "dht_value_ttl_s": 4}
@@ -22,10 +23,6 @@ def dht_port(peer):
     lines = wait_log(peer, LISTENING)
     assert lines, f"{peer.name} logged no DHT port"
     return int(LISTENING.search(lines[0]).group(1))
-
-
-def sha256_of(peer, name):
-    return {f["name"]: f.get("sha256") for f in peer.get("/listado")[1]}.get(name)
 
 
 class Dht(unittest.TestCase):
@@ -85,7 +82,7 @@ class Dht(unittest.TestCase):
 
     def test_by_content_and_every_holder_in_one_lookup(self):
         digest = hashlib.sha256(SHARED).hexdigest()
-        self.assertTrue(wait_until(lambda: all(sha256_of(p, "comun.bin") for p in self.holders),
+        self.assertTrue(wait_until(lambda: all(hashed(p, "comun.bin") for p in self.holders),
                                    timeout=10))
         body = self.found_via_dht(f"sha256={digest}&holders=3",
                                   check=lambda b: len(b.get("holders", [])) == 3)
