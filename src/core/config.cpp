@@ -3,12 +3,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 namespace p2p {
 namespace {
@@ -112,6 +114,8 @@ class Reader {
 };
 
 }  // namespace
+
+uint32_t default_threads() { return std::clamp(std::thread::hardware_concurrency() / 2, 1u, 8u); }
 
 std::string default_peer_name(const std::filesystem::path& file) {
   std::string stem = file.stem().string();

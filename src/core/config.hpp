@@ -13,6 +13,10 @@
 
 namespace p2p {
 
+// The io_context's threads when the config names none: half the cores (the other half is
+// for gRPC's threads, which send what ours read), at least 1 and at most 8.
+uint32_t default_threads();
+
 struct Config {
   std::string source;  // the file it was read from
   std::string ip;
@@ -35,7 +39,7 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_ca;
-  uint32_t threads = 1;
+  uint32_t threads = default_threads();
   uint32_t http_idle_timeout_ms = 30000;  // a request must arrive within it, else 408/close
   uint32_t max_http_connections = 10000;  // beyond it: 503 and close
   uint32_t max_transfers = 64;            // concurrent Download+Upload; beyond: RESOURCE_EXHAUSTED

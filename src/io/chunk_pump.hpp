@@ -1,6 +1,6 @@
 // Streams a file, or a range of it, in chunks to a sender, reading ahead (io_uring, straight
-// into the sender's buffers) while earlier chunks are being sent, at most at a token bucket's
-// rate. A few buffers, never the whole file.
+// into the queue's buffers, which the sender hands on without a copy) while earlier chunks
+// are being sent, at most at a token bucket's rate. A few buffers, never the whole file.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/token_bucket.hpp"
@@ -20,12 +21,11 @@
 
 namespace p2p {
 
-// A sink owns the queue's buffers: buffer(i) is the bytes of buffer i, start_send(i)
-// starts sending it and returns at once. When a send ends, the sink calls queue.sent(ok)
-// and starts the buffer that returns, if any.
+// start_send(i) starts sending queue.filled(i) and returns at once. When a send ends, the
+// sink calls queue.sent(ok) and starts the buffer that returns, if any; once nothing refers
+// to the bytes any more, it calls queue.release(i).
 template <class S>
 concept ChunkSink = requires(S s, int i) {
-  { s.buffer(i) } -> std::same_as<std::string&>;
   s.start_send(i);
 };
 
@@ -75,9 +75,8 @@ asio::awaitable<PumpOutcome> pump_file(asio::random_access_file& file, uint64_t 
       out.result = PumpResult::cancelled;
       co_return out;
     }
-    std::string& buf = sink.buffer(i);
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_size, length - out.bytes));
-    buf.resize(n);
+    const std::span<char> buf = queue.buffer(i);
+    const size_t n = std::min<uint64_t>({chunk_size, buf.size(), length - out.bytes});
     auto [ec, got] =
         co_await asio::async_read_at(file, offset + out.bytes, asio::buffer(buf.data(), n),
                                      asio::experimental::as_tuple(asio::use_awaitable));
@@ -101,7 +100,7 @@ asio::awaitable<PumpOutcome> pump_file(asio::random_access_file& file, uint64_t 
       }
     }
     out.bytes += n;
-    if (const int s = queue.submit(i); s >= 0) sink.start_send(s);
+    if (const int s = queue.submit(i, n); s >= 0) sink.start_send(s);
   }
   if (!co_await queue.drain()) out.result = PumpResult::cancelled;
   co_return out;

@@ -198,6 +198,11 @@ void Peer::start_grpc() {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              static_cast<int>(cfg_.grpc_max_connection_idle_ms));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  // Downloads batch their writes (a buffer hint on all but some): gRPC completes a buffered
+  // write at once while less than this is pending, so the stream needs fewer socket writes
+  // and thread hops (measured: -20% CPU per GiB sent). What it holds of a download is
+  // bounded by that download's read-ahead buffers, which its slices point into.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 4 * 1024 * 1024);
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port == 0)
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));

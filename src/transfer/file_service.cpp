@@ -1,8 +1,11 @@
 #include "transfer/file_service.hpp"
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/random_access_file.hpp>
@@ -10,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "content/manifest.hpp"
 #include "content/sha256.hpp"
@@ -23,7 +27,6 @@ namespace p2p {
 namespace {
 
 using transfer::DownloadRequest;
-using transfer::DownloadResponse;
 using transfer::ManifestRequest;
 using transfer::ManifestResponse;
 using transfer::UploadRequest;
@@ -33,9 +36,6 @@ using Clock = std::chrono::steady_clock;
 template <class T>
 using StatusOr = Result<T, grpc::Status>;
 
-// Chunks read ahead per download: 8 x 64 KiB keeps the sender fed without a thread hop
-// per chunk while a stream holds only half a megabyte.
-constexpr int kDownloadBuffers = 8;
 // Messages received ahead per upload, written to the file in batches.
 constexpr int kUploadBuffers = 4;
 
@@ -85,21 +85,83 @@ std::string resolve_download_name(FileIndex& index, std::string_view requested) 
   return std::string(requested);
 }
 
-class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> {
+// The protobuf framing of a DownloadResponse whose chunk follows it on the wire: total_size
+// (field 2, varint; left out when 0, as protobuf does) and the chunk's tag (field 1, bytes)
+// and length. A parser takes the fields in any order, so the chunk can come last, as its
+// own slice.
+size_t download_frame_header(uint64_t chunk_size, uint64_t total_size,
+                             std::array<uint8_t, 22>& out) {
+  size_t n = 0;
+  const auto varint = [&](uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out[n++] = static_cast<uint8_t>(v | 0x80);
+    out[n++] = static_cast<uint8_t>(v);
+  };
+  if (total_size != 0) {
+    out[n++] = 0x10;
+    varint(total_size);
+  }
+  out[n++] = 0x0a;
+  varint(chunk_size);
+  return n;
+}
+
+// Chunks read ahead per download: 8 x 64 KiB keeps the sender fed without a thread hop
+// per chunk while a stream holds only half a megabyte.
+constexpr int kDownloadBuffers = 8;
+
+// The read-ahead buffers of one download, shared by its reactor and by every slice gRPC
+// still holds over one of them: a buffer returns to the queue when gRPC drops its slice
+// (possibly after the reactor is gone), never earlier.
+struct DownloadBuffers {
+  DownloadBuffers(asio::any_io_executor ex, size_t chunk_size)
+      : queue(std::move(ex), kDownloadBuffers, chunk_size) {}
+
+  // A slice over buffer i's filled bytes, keeping these buffers alive until gRPC drops it.
+  static grpc::Slice wrap(const std::shared_ptr<DownloadBuffers>& self, int i) {
+    self->held[i] = self;
+    const std::span<char> bytes = self->queue.filled(i);
+    return grpc::Slice(bytes.data(), bytes.size(), &let_go, &self->held[i]);
+  }
+
+  ChunkQueue queue;
+  std::array<std::shared_ptr<DownloadBuffers>, kDownloadBuffers> held;
+
+ private:
+  static void let_go(void* slot) {
+    auto* held = static_cast<std::shared_ptr<DownloadBuffers>*>(slot);
+    const std::shared_ptr<DownloadBuffers> self = std::move(*held);
+    self->queue.release(static_cast<int>(held - self->held.data()));
+  }
+};
+
+// The raw request as a DownloadRequest; a malformed one is INVALID_ARGUMENT.
+StatusOr<DownloadRequest> parse_download_request(const grpc::ByteBuffer& raw) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer; this copy shares the slices
+  DownloadRequest req;
+  if (!grpc::SerializationTraits<DownloadRequest>::Deserialize(&copy, &req).ok())
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "malformed DownloadRequest: not a transfer.DownloadRequest message");
+  return req;
+}
+
+// Sends raw messages (a header slice and a slice over the buffer the chunk was read into),
+// so that no chunk is copied in user space; the request arrives raw too.
+class DownloadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  DownloadReactor(FileService& svc, grpc::CallbackServerContext* ctx, const DownloadRequest& req)
+  DownloadReactor(FileService& svc, grpc::CallbackServerContext* ctx, StatusOr<DownloadRequest> req)
       : svc_(svc),
         peer_(ctx->peer()),
-        name_(req.filename()),
-        offset_(req.offset()),
-        length_(req.length()),
-        queue_(svc.io().get_executor(), kDownloadBuffers) {
+        req_(std::move(req)),
+        bufs_(std::make_shared<DownloadBuffers>(svc.io().get_executor(), svc.options().chunk_size)),
+        batch_(svc.upload_rate().rate() == 0) {
     asio::co_spawn(svc_.io(), finish_with(this, send(), TransferMetrics::kDownload, svc_.metrics()),
                    asio::detached);
   }
 
   void OnWriteDone(bool ok) override {
-    if (const int next = queue_.sent(ok); next >= 0) start_send(next);
+    // Our reference to the slices goes; gRPC's own, if it still holds them, frees the buffer.
+    out_.Clear();
+    if (const int next = bufs_->queue.sent(ok); next >= 0) start_send(next);
   }
   void OnDone() override {
     svc_.active().fetch_sub(1);
@@ -107,21 +169,34 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
   }
 
   // ChunkSink
-  std::string& buffer(int i) { return *msg_[i].mutable_chunk(); }
   void start_send(int i) {
-    svc_.metrics().sent_bytes.add(msg_[i].chunk().size());
-    msg_[i].set_total_size(first_write_ ? size_ : 0);
-    first_write_ = false;
-    StartWrite(&msg_[i]);
+    const size_t n = bufs_->queue.filled(i).size();
+    std::array<uint8_t, 22> header;
+    const size_t header_size = download_frame_header(n, started_ == 0 ? size_ : 0, header);
+    started_ += n;
+    grpc::Slice parts[2] = {grpc::Slice(header.data(), header_size),
+                            DownloadBuffers::wrap(bufs_, i)};
+    out_ = grpc::ByteBuffer(parts, 2);
+    svc_.metrics().sent_bytes.add(n);
+    grpc::WriteOptions options;
+    // Batched into fewer, larger socket writes while more follows; every half of the
+    // buffers a write goes out unhinted, or gRPC would sit on all of them waiting for more.
+    if (batch_ && started_ < length_ && ++hinted_ < kDownloadBuffers / 2)
+      options.set_buffer_hint();
+    else
+      hinted_ = 0;
+    StartWrite(&out_, options);
   }
 
  private:
   // Streams the file; the status to finish with.
   asio::awaitable<grpc::Status> send() {
+    if (!req_) co_return req_.error();
+    const DownloadRequest& req = *req_;
     if (svc_.shutting_down()) {
       co_return unavailable();
     }
-    const auto wanted = admit_name(name_, NameUse::serve);
+    const auto wanted = admit_name(req.filename(), NameUse::serve);
     if (!wanted) co_return download_name_refused(wanted.error());
     const std::string name = resolve_download_name(svc_.index(), *wanted);
     auto opened = svc_.folder().open_read(name);
@@ -131,26 +206,31 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
     }
     OpenedFile& file = *opened;
     const uint64_t size = size_ = file.size;
-    if (offset_ > size) {
-      spdlog::info("Download {} for {} refused: offset {} beyond its {} bytes", name, peer_,
-                   offset_, size);
+    const uint64_t offset = req.offset();
+    if (offset > size) {
+      spdlog::info("Download {} for {} refused: offset {} beyond its {} bytes", name, peer_, offset,
+                   size);
       co_return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                             "offset " + std::to_string(offset_) + " is beyond the end of '" +
-                                 name + "' (" + std::to_string(size) + " bytes)");
+                             "offset " + std::to_string(offset) + " is beyond the end of '" + name +
+                                 "' (" + std::to_string(size) + " bytes)");
     }
     // A range reaching past the end is clipped to it, not refused: the client learns the
     // file's size from total_size and can tell a short range from a lost byte.
-    const uint64_t length = length_ == 0 ? size - offset_ : std::min(length_, size - offset_);
+    const uint64_t length = length_ =
+        req.length() == 0 ? size - offset : std::min(req.length(), size - offset);
     asio::random_access_file reader(svc_.io(), file.fd.release());
 
-    const bool ranged = offset_ != 0 || length != size;
+    const bool ranged = offset != 0 || length != size;
     const TransferLog log(
         "Download",
-        ranged ? name + " bytes " + std::to_string(offset_) + "+" + std::to_string(length) : name,
+        ranged ? name + " bytes " + std::to_string(offset) + "+" + std::to_string(length) : name,
         length, peer_);
-    TokenBucket* pace = svc_.upload_rate().rate() != 0 ? &svc_.upload_rate() : nullptr;
-    const auto outcome = co_await pump_file(reader, offset_, length, svc_.options().chunk_size,
-                                            queue_, *this, svc_.aborting(), pace);
+    TokenBucket* pace = batch_ ? nullptr : &svc_.upload_rate();
+    // Before any write: a buffer hint on the first one would hold back the initial metadata,
+    // and the stream with it (grpc/grpc#34231). A refusal above stays a trailers-only answer.
+    StartSendInitialMetadata();
+    const auto outcome = co_await pump_file(reader, offset, length, svc_.options().chunk_size,
+                                            bufs_->queue, *this, svc_.aborting(), pace);
     svc_.metrics().rate_limited_us.add(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(outcome.paced).count()));
     grpc::Status status;
@@ -172,12 +252,14 @@ class DownloadReactor final : public grpc::ServerWriteReactor<DownloadResponse> 
 
   FileService& svc_;
   const std::string peer_;
-  const std::string name_;
-  const uint64_t offset_, length_;  // as requested; length 0: to the end
-  ChunkQueue queue_;
-  DownloadResponse msg_[kDownloadBuffers];
-  uint64_t size_ = 0;
-  bool first_write_ = true;
+  const StatusOr<DownloadRequest> req_;  // or why it could not be parsed
+  const std::shared_ptr<DownloadBuffers> bufs_;
+  const bool batch_;      // no rate limit: writes may be batched
+  grpc::ByteBuffer out_;  // the message being written (one at a time)
+  uint64_t size_ = 0;     // the file's, sent in the first message
+  uint64_t length_ = 0;   // of the range sent
+  uint64_t started_ = 0;  // bytes handed to gRPC so far
+  int hinted_ = 0;        // writes buffered since the last unhinted one
 };
 
 class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
@@ -500,13 +582,13 @@ void TransferMetrics::write(metrics::Exposition& e, size_t active) const {
   e.sample("p2p_grpc_transfers_active", {}, static_cast<uint64_t>(active));
 }
 
-grpc::ServerWriteReactor<DownloadResponse>* FileService::Download(grpc::CallbackServerContext* ctx,
-                                                                  const DownloadRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* FileService::Download(grpc::CallbackServerContext* ctx,
+                                                                  const grpc::ByteBuffer* req) {
   if (auto admitted = admit(); !admitted) {
     metrics_.finished(TransferMetrics::kDownload, admitted.error().error_code());
-    return new RefusedReactor<grpc::ServerWriteReactor<DownloadResponse>>(admitted.error());
+    return new RefusedReactor<grpc::ServerWriteReactor<grpc::ByteBuffer>>(admitted.error());
   }
-  return new DownloadReactor(*this, ctx, *req);
+  return new DownloadReactor(*this, ctx, parse_download_request(*req));
 }
 
 grpc::ServerUnaryReactor* FileService::Manifest(grpc::CallbackServerContext* ctx,

@@ -54,13 +54,19 @@ class TransferMetrics {
   static std::vector<uint64_t> bounds();
 };
 
-class FileService final : public transfer::FileService::CallbackService {
+// Download is raw: its messages are built from the buffers the file was read into.
+using FileServiceBase = transfer::FileService::WithRawCallbackMethod_Download<
+    transfer::FileService::WithCallbackMethod_Upload<
+        transfer::FileService::WithCallbackMethod_Manifest<transfer::FileService::Service>>>;
+
+class FileService final : public FileServiceBase {
  public:
   FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
               TransferOptions options, LearnedFn learned = {});
 
-  grpc::ServerWriteReactor<transfer::DownloadResponse>* Download(
-      grpc::CallbackServerContext* ctx, const transfer::DownloadRequest* req) override;
+  // The request is a serialized DownloadRequest; the answer, DownloadResponse messages.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Download(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* req) override;
   grpc::ServerReadReactor<transfer::UploadRequest>* Upload(grpc::CallbackServerContext* ctx,
                                                            transfer::UploadResponse* resp) override;
   // Answered from the index alone: no file is read.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,11 @@ namespace {
 constexpr size_t kChunk = 65536;
 
 // Sends by posting the completion back to the io_context, like a gRPC reactor whose
-// OnWriteDone arrives later; fails every send from `fail_at` on.
+// OnWriteDone arrives later, and releases the buffer later still (gRPC may hold a slice
+// over it after the write completed); fails every send from `fail_at` on.
 struct FakeSink {
   asio::io_context& ctx;
   ChunkQueue& queue;
-  std::vector<std::string> bufs;
   std::string received;
   std::vector<size_t> sizes;
   int sending = 0;
@@ -37,19 +38,20 @@ struct FakeSink {
   int fail_at = -1;
   std::atomic<bool>* stop_when_sent = nullptr;  // set once the first send completed
 
-  std::string& buffer(int i) { return bufs[i]; }
   void start_send(int i) {
     ++sending;
     max_sending = std::max(max_sending, sending);
     const bool ok = fail_at < 0 || static_cast<int>(sizes.size()) < fail_at;
     if (ok) {
-      received += bufs[i];
-      sizes.push_back(bufs[i].size());
+      const std::span<char> bytes = queue.filled(i);
+      received.append(bytes.data(), bytes.size());
+      sizes.push_back(bytes.size());
     }
-    asio::post(ctx, [this, ok] {
+    asio::post(ctx, [this, ok, i] {
       --sending;
       if (stop_when_sent) *stop_when_sent = true;
       if (const int next = queue.sent(ok); next >= 0) start_send(next);
+      asio::post(ctx, [this, i] { queue.release(i); });
     });
   }
 };
@@ -85,9 +87,8 @@ Run pump(const std::string& content, const PumpArgs& a) {
   REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
   ::unlink(path);
   asio::io_context ctx;
-  ChunkQueue queue(ctx.get_executor(), a.buffers);
-  FakeSink sink{ctx, queue,     std::vector<std::string>(a.buffers), {}, {}, 0,
-                0,   a.fail_at, a.stop_when_sent ? a.stop : nullptr};
+  ChunkQueue queue(ctx.get_executor(), a.buffers, kChunk);
+  FakeSink sink{ctx, queue, {}, {}, 0, 0, a.fail_at, a.stop_when_sent ? a.stop : nullptr};
   asio::random_access_file file(ctx, fd);
   Run run;
   const uint64_t length = a.length ? a.length : content.size() - a.offset;
@@ -180,7 +181,7 @@ TEST_CASE("a stop during a rate-limit wait ends the stream without waiting it ou
 
 TEST_CASE("the queue chains sends and wakes the filler only when half the buffers are free") {
   asio::io_context ctx;
-  ChunkQueue q(ctx.get_executor(), 4);
+  ChunkQueue q(ctx.get_executor(), 4, kChunk);
   std::vector<int> got;
   asio::co_spawn(
       ctx,
@@ -190,13 +191,14 @@ TEST_CASE("the queue chains sends and wakes the filler only when half the buffer
       [](std::exception_ptr) {});
   ctx.run();
   REQUIRE(got.size() == 4);
-  CHECK(q.submit(got[0]) == got[0]);  // the sender was idle: start it
-  CHECK(q.submit(got[1]) == -1);      // busy: it will chain by itself
-  CHECK(q.submit(got[2]) == -1);
+  CHECK(q.submit(got[0], 1) == got[0]);  // the sender was idle: start it
+  CHECK(q.submit(got[1], 2) == -1);      // busy: it will chain by itself
+  CHECK(q.submit(got[2], 3) == -1);
+  CHECK(q.filled(got[1]).size() == 2);
   CHECK(q.sent(true) == got[1]);
   CHECK(q.sent(true) == got[2]);
   CHECK(q.sent(true) == -1);  // nothing left to send
-  CHECK(q.submit(got[3]) == got[3]);
+  CHECK(q.submit(got[3], 4) == got[3]);
   CHECK(q.sent(false) == -1);  // a failed send ends the stream
   bool acquired_after_failure = true;
   ctx.restart();
@@ -205,6 +207,35 @@ TEST_CASE("the queue chains sends and wakes the filler only when half the buffer
       [](std::exception_ptr) {});
   ctx.run();
   CHECK_FALSE(acquired_after_failure);
+}
+
+TEST_CASE("a sent buffer is reused only once the sender released it") {
+  asio::io_context ctx;
+  ChunkQueue q(ctx.get_executor(), 2, kChunk);
+  std::vector<int> got;
+  const auto take = [&] {
+    asio::co_spawn(
+        ctx, [&]() -> asio::awaitable<void> { got.push_back(co_await q.acquire()); },
+        [](std::exception_ptr) {});
+  };
+  take();
+  take();
+  ctx.run();
+  REQUIRE(got.size() == 2);
+  CHECK(q.submit(got[0], kChunk) == got[0]);
+  CHECK(q.submit(got[1], kChunk) == -1);
+  CHECK(q.sent(true) == got[1]);
+  CHECK(q.sent(true) == -1);
+  // Both sent, both still held (gRPC keeps a slice over each): the filler waits.
+  take();
+  ctx.restart();
+  ctx.run_for(std::chrono::milliseconds(20));
+  CHECK(got.size() == 2);
+  q.release(got[1]);
+  ctx.restart();
+  ctx.run();
+  REQUIRE(got.size() == 3);
+  CHECK(got[2] == got[1]);
 }
 
 TEST_CASE("the receive queue reads ahead while buffers are free and hands out batches in order") {

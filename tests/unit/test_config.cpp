@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "core/config.hpp"
 #include "temp_dir.hpp"
@@ -31,6 +32,13 @@ std::string error_of(const std::string& json, const std::string& source = "peerX
 
 }  // namespace
 
+TEST_CASE("the default thread count is half the cores, 1 to 8") {
+  const unsigned cores = std::thread::hardware_concurrency();
+  CHECK(default_threads() >= 1);
+  CHECK(default_threads() <= 8);
+  if (cores >= 2 && cores <= 16) CHECK(default_threads() == cores / 2);
+}
+
 TEST_CASE("the seed's config parses with defaults") {
   TempDir d;
   const auto cfg = parse_config(
@@ -50,7 +58,7 @@ TEST_CASE("the seed's config parses with defaults") {
   CHECK(cfg.chunk_size == 65536);
   CHECK(cfg.max_upload_bytes == 0);
   CHECK_FALSE(cfg.allow_overwrite);
-  CHECK(cfg.threads == 1);
+  CHECK(cfg.threads == default_threads());
   CHECK(cfg.advertise_host.empty());
 }
 
