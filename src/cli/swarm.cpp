@@ -31,19 +31,6 @@ SwarmFailure io_failure(std::string_view what, std::string_view name, int err = 
   return {Kind::io, std::string(what) + " '" + std::string(name) + "': " + std::strerror(err)};
 }
 
-bool pwrite_all(int fd, std::string_view data, uint64_t offset) {
-  while (!data.empty()) {
-    const ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
 bool pread_all(int fd, std::string& buf, uint64_t offset) {
   size_t done = 0;
   while (done < buf.size()) {
@@ -129,8 +116,9 @@ struct Swarm::Worker {
 // A run of consecutive pieces fetched in one request.
 struct Swarm::Batch {
   uint64_t first = 0, count = 0;
-  uint64_t next = 0;  // the piece the arriving bytes belong to
-  std::string buf;    // its bytes so far
+  uint64_t next = 0;        // the piece the arriving bytes belong to
+  std::string buf;          // its bytes so far: kept until verified, since only then written
+  Sha256Hasher buf_digest;  // of `buf`, fed the received slices as they come
   std::stop_token stop;
 };
 
@@ -328,6 +316,7 @@ bool Swarm::next_batch(size_t w, Batch& b) {
       }
       b.next = b.first;
       b.buf.clear();
+      b.buf_digest.reset();  // a request that ended mid-piece left some of it behind
       std::lock_guard wlock(wk.mu);
       wk.stop = std::stop_source();
       if (cancelled_) wk.stop.request_stop();  // cancel() may have passed this holder already
@@ -365,10 +354,12 @@ void Swarm::fetch_batch(size_t w, Batch& b) {
       const uint64_t piece_len = manifest_.piece_length(b.next);
       const size_t take =
           static_cast<size_t>(std::min<uint64_t>(chunk.size(), piece_len - b.buf.size()));
+      // Hashed while the slice is hot in the cache, not in a second pass over `buf`.
+      b.buf_digest.update(chunk.substr(0, take));
       b.buf.append(chunk.substr(0, take));
       chunk.remove_prefix(take);
       if (b.buf.size() < piece_len) continue;
-      if (!manifest_.piece_matches(b.next, b.buf)) {
+      if (b.buf_digest.finish() != manifest_.pieces[b.next]) {
         bad = "piece " + std::to_string(b.next) + " did not verify";
         std::lock_guard lock(st.mu);
         st.rejected[b.next] = true;
