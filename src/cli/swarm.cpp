@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -29,19 +30,6 @@ constexpr std::string_view kStateMagic = "p2p-part-state 1";
 
 SwarmFailure io_failure(std::string_view what, std::string_view name, int err = errno) {
   return {Kind::io, std::string(what) + " '" + std::string(name) + "': " + std::strerror(err)};
-}
-
-bool pwrite_all(int fd, std::string_view data, uint64_t offset) {
-  while (!data.empty()) {
-    const ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
 }
 
 bool pread_all(int fd, std::string& buf, uint64_t offset) {
@@ -129,8 +117,9 @@ struct Swarm::Worker {
 // A run of consecutive pieces fetched in one request.
 struct Swarm::Batch {
   uint64_t first = 0, count = 0;
-  uint64_t next = 0;  // the piece the arriving bytes belong to
-  std::string buf;    // its bytes so far
+  uint64_t next = 0;        // the piece the arriving bytes belong to
+  std::string buf;          // its bytes so far: kept until verified, since only then written
+  Sha256Hasher buf_digest;  // of `buf`, fed the received slices as they come
   std::stop_token stop;
 };
 
@@ -155,6 +144,20 @@ struct Swarm::State {
   // `piece` has just verified with `data`: digests what is next in order; false when a
   // piece could not be read back.
   bool digest_in_order(const Manifest& manifest, uint64_t piece, std::string_view data);
+
+  // The whole-file digest runs on a thread of its own, beside the piece checks of the
+  // holders' threads: a second SHA-256 pass over every byte is what verifying costs most.
+  // Verified pieces wait for it with their bytes, a few at most (a full queue holds the
+  // holder back); `data` is swapped for a buffer it is done with.
+  void queue_digest(uint64_t piece, std::string& data);
+  void digest_pieces(const Manifest& manifest);  // the thread, until stop_digest() and drained
+  void stop_digest();
+  static constexpr size_t kDigestQueue = 4;
+  std::mutex digest_mu;
+  std::condition_variable digest_changed;
+  std::deque<std::pair<uint64_t, std::string>> to_digest;
+  std::vector<std::string> spare;  // buffers the digest is done with
+  bool digest_stopping = false;
 
   std::mutex save_mu;
   Clock::time_point last_save{};
@@ -206,9 +209,12 @@ Result<std::filesystem::path, SwarmFailure> Swarm::run() {
   if (options_.started) options_.started(resumed_, manifest_.piece_count());
   State& st = *state_;
   if (!st.picker.complete()) {
+    std::thread digest([this] { state_->digest_pieces(manifest_); });
     std::vector<std::thread> threads;
     for (size_t w = 0; w < workers_.size(); ++w) threads.emplace_back([this, w] { work(w); });
     for (auto& t : threads) t.join();
+    st.stop_digest();
+    digest.join();
   }
   std::unique_lock lock(st.mu);
   if (st.picker.complete()) {
@@ -328,6 +334,7 @@ bool Swarm::next_batch(size_t w, Batch& b) {
       }
       b.next = b.first;
       b.buf.clear();
+      b.buf_digest.reset();  // a request that ended mid-piece left some of it behind
       std::lock_guard wlock(wk.mu);
       wk.stop = std::stop_source();
       if (cancelled_) wk.stop.request_stop();  // cancel() may have passed this holder already
@@ -365,10 +372,12 @@ void Swarm::fetch_batch(size_t w, Batch& b) {
       const uint64_t piece_len = manifest_.piece_length(b.next);
       const size_t take =
           static_cast<size_t>(std::min<uint64_t>(chunk.size(), piece_len - b.buf.size()));
+      // Hashed while the slice is hot in the cache, not in a second pass over `buf`.
+      b.buf_digest.update(chunk.substr(0, take));
       b.buf.append(chunk.substr(0, take));
       chunk.remove_prefix(take);
       if (b.buf.size() < piece_len) continue;
-      if (!manifest_.piece_matches(b.next, b.buf)) {
+      if (b.buf_digest.finish() != manifest_.pieces[b.next]) {
         bad = "piece " + std::to_string(b.next) + " did not verify";
         std::lock_guard lock(st.mu);
         st.rejected[b.next] = true;
@@ -398,7 +407,7 @@ void Swarm::fetch_batch(size_t w, Batch& b) {
   st.changed.notify_all();
 }
 
-void Swarm::piece_arrived(size_t w, uint64_t piece, std::string_view data) {
+void Swarm::piece_arrived(size_t w, uint64_t piece, std::string& data) {
   State& st = *state_;
   {
     std::lock_guard lock(st.mu);
@@ -429,7 +438,7 @@ void Swarm::piece_arrived(size_t w, uint64_t piece, std::string_view data) {
   // Only the requests that held the piece (each has its own source): those holders may
   // have moved on since, to pieces still wanted.
   for (auto& c : copies) c.request_stop();
-  st.digest_in_order(manifest_, piece, data);
+  st.queue_digest(piece, data);
   save_state(false);
   report_progress();
 }
@@ -456,6 +465,41 @@ bool Swarm::State::digest_in_order(const Manifest& manifest, uint64_t piece,
     whole.update(buf);
     ++whole_next;
   }
+}
+
+void Swarm::State::queue_digest(uint64_t piece, std::string& data) {
+  std::unique_lock lock(digest_mu);
+  digest_changed.wait(lock, [this] { return to_digest.size() < kDigestQueue; });
+  to_digest.emplace_back(piece, std::move(data));
+  data = std::string();
+  if (!spare.empty()) {
+    data = std::move(spare.back());
+    spare.pop_back();
+  }
+  digest_changed.notify_all();
+}
+
+void Swarm::State::digest_pieces(const Manifest& manifest) {
+  std::unique_lock lock(digest_mu);
+  for (;;) {
+    digest_changed.wait(lock, [this] { return digest_stopping || !to_digest.empty(); });
+    if (to_digest.empty()) return;
+    auto [piece, data] = std::move(to_digest.front());
+    to_digest.pop_front();
+    lock.unlock();
+    // A piece that cannot be read back is found again, and reported, by finish().
+    digest_in_order(manifest, piece, data);
+    data.clear();
+    lock.lock();
+    spare.push_back(std::move(data));
+    digest_changed.notify_all();
+  }
+}
+
+void Swarm::State::stop_digest() {
+  std::lock_guard lock(digest_mu);
+  digest_stopping = true;
+  digest_changed.notify_all();
 }
 
 // Called with State::mu held.

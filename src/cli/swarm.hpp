@@ -102,7 +102,7 @@ class Swarm {
   void work(size_t w);
   bool next_batch(size_t w, Batch& batch);
   void fetch_batch(size_t w, Batch& batch);
-  void piece_arrived(size_t w, uint64_t piece, std::string_view data);
+  void piece_arrived(size_t w, uint64_t piece, std::string& data);
   void drop(size_t w, std::string why, bool bad_data);
   void throttle(uint64_t bytes);
   void save_state(bool now);

@@ -45,9 +45,11 @@ Sha256 Sha256Hasher::finish() {
   Sha256 d{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, d.data(), &len);
-  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+  reset();
   return d;
 }
+
+void Sha256Hasher::reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 
 Sha256 sha256_of(std::string_view data) {
   Sha256Hasher h;

@@ -32,6 +32,8 @@ class Sha256Hasher {
   void update(std::string_view s) { update(s.data(), s.size()); }
   // The digest of everything fed since construction or the last finish(); starts over.
   Sha256 finish();
+  // Forgets what was fed: starts over without computing a digest.
+  void reset();
 
  private:
   EVP_MD_CTX* ctx_;

@@ -13,6 +13,7 @@
 #include "core/names.hpp"
 #include "core/write_all.hpp"
 #include "io/shared_folder.hpp"
+#include "transfer/download_frame.hpp"
 #include "transfer/status.hpp"
 
 namespace p2p {
@@ -20,11 +21,8 @@ namespace {
 
 grpc::Status local_error(grpc::StatusCode code, const std::string& msg) { return {code, msg}; }
 
-}  // namespace
-
-TransferClient::TransferClient(const std::string& address,
-                               std::shared_ptr<grpc::ChannelCredentials> credentials)
-    : address_(address) {
+std::shared_ptr<grpc::Channel> make_channel(const std::string& address,
+                                            std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
@@ -33,10 +31,20 @@ TransferClient::TransferClient(const std::string& address,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  channel_ = grpc::CreateCustomChannel(
+  return grpc::CreateCustomChannel(
       address, credentials ? std::move(credentials) : grpc::InsecureChannelCredentials(), args);
-  stub_ = transfer::FileService::NewStub(channel_);
 }
+
+}  // namespace
+
+TransferClient::TransferClient(const std::string& address,
+                               std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : address_(address),
+      channel_(make_channel(address, std::move(credentials))),
+      stub_(transfer::FileService::NewStub(channel_)),
+      // The generated stub's own method, but read as ByteBuffers instead of parsed messages.
+      download_method_("/transfer.FileService/Download",
+                       grpc::internal::RpcMethod::SERVER_STREAMING, channel_) {}
 
 grpc::Status TransferClient::connect(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::system_clock::now() + timeout;
@@ -81,10 +89,25 @@ TransferResult TransferClient::download_range(const std::string& name, uint64_t 
                                               uint64_t length,
                                               const std::function<bool(std::string_view)>& sink,
                                               const ProgressFn& progress, std::stop_token stop) {
+  return download_views(
+      name, offset, length,
+      [&](std::span<const std::string_view> views) {
+        for (std::string_view v : views)
+          if (!sink(v)) return false;
+        return true;
+      },
+      progress, stop);
+}
+
+TransferResult TransferClient::download_views(
+    const std::string& name, uint64_t offset, uint64_t length,
+    const std::function<bool(std::span<const std::string_view>)>& sink, const ProgressFn& progress,
+    std::stop_token stop) {
   TransferResult result;
   auto* ctx = begin(std::make_unique<grpc::ClientContext>());
   uint64_t total = 0;
   bool sink_ok = true;
+  std::optional<grpc::Status> malformed;
   {
     // Gone before end() frees the context it cancels.
     const std::stop_callback stop_call(stop, [ctx] { ctx->TryCancel(); });
@@ -92,21 +115,45 @@ TransferResult TransferClient::download_range(const std::string& name, uint64_t 
     req.set_filename(name);
     req.set_offset(offset);
     req.set_length(length);
-    auto reader = stub_->Download(ctx, req);
-    transfer::DownloadResponse msg;
-    while (reader->Read(&msg)) {
-      if (msg.total_size() != 0) total = msg.total_size();
-      if (!sink(msg.chunk())) {
+    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(),
+                                                                      download_method_, ctx, req));
+    // Reused for every message: the stream allocates nothing per chunk.
+    grpc::ByteBuffer buffer;
+    std::vector<grpc::Slice> slices;
+    std::vector<std::string_view> views;
+    DownloadFrame frame;
+    while (reader->Read(&buffer)) {
+      // Dump takes references to the received slices, not copies of their bytes.
+      if (const grpc::Status dumped = buffer.Dump(&slices); !dumped.ok()) {
+        malformed = dumped;
+        ctx->TryCancel();
+        break;
+      }
+      views.clear();
+      for (const grpc::Slice& s : slices)
+        views.emplace_back(reinterpret_cast<const char*>(s.begin()), s.size());
+      if (auto parsed = parse_download_frame(views, frame); !parsed) {
+        malformed = local_error(grpc::StatusCode::INTERNAL,
+                                parsed.error().why + " (from " + address_ + ")");
+        ctx->TryCancel();
+        break;
+      }
+      if (frame.total_size != 0) total = frame.total_size;
+      if (!sink(frame.chunk)) {
         sink_ok = false;
         ctx->TryCancel();
         break;
       }
-      result.bytes += msg.chunk().size();
+      result.bytes += frame.chunk_size();
       if (progress) progress(result.bytes, total);
     }
+    slices.clear();
+    buffer.Clear();
     result.status = reader->Finish();
   }
   end();
+  if (malformed) result.status = *malformed;
   if (!sink_ok && result.status.ok())
     result.status = local_error(grpc::StatusCode::CANCELLED, "download stopped by the receiver");
   // total_size is the whole file's size; the range holds what of it lies past offset.
@@ -189,14 +236,20 @@ TransferResult TransferClient::download_to_folder(const std::string& name,
   }
   TempFile temp = std::move(created).value();
   int write_errno = 0;
-  result = download(
-      name,
-      [&](std::string_view chunk) {
-        if (write_all(temp.fd(), chunk)) return true;
-        write_errno = errno;
-        return false;
-      },
-      progress);
+  uint64_t written = 0;
+  // One pwritev per message, straight from gRPC's slices.
+  result = download_views(name, 0, 0,
+                          [&](std::span<const std::string_view> views) {
+                            uint64_t n = 0;
+                            for (std::string_view v : views) n += v.size();
+                            if (pwrite_all(temp.fd(), views, written)) {
+                              written += n;
+                              return true;
+                            }
+                            write_errno = errno;
+                            return false;
+                          },
+                          progress, {});
   if (write_errno != 0) {
     result.status = to_status(fs_failure(write_errno, "cannot write", temp.name()));
     return result;

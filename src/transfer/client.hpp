@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -45,7 +46,8 @@ class TransferClient {
   TransferResult download_to_folder(const std::string& name, const std::filesystem::path& out_dir,
                                     bool overwrite, const ProgressFn& progress = {});
 
-  // Streams `name` into `sink` (false from the sink cancels the download).
+  // Streams `name` into `sink` (false from the sink cancels the download). The sink is called
+  // once per slice gRPC received, with a view of its memory valid during the call only.
   TransferResult download(const std::string& name,
                           const std::function<bool(std::string_view)>& sink,
                           const ProgressFn& progress = {});
@@ -88,6 +90,12 @@ class TransferClient {
   void cancel();
 
  private:
+  // The Download RPC read as raw messages: each one's chunk goes to `sink` as the views
+  // parse_download_frame finds in gRPC's receive slices, with no copy in between.
+  TransferResult download_views(const std::string& name, uint64_t offset, uint64_t length,
+                                const std::function<bool(std::span<const std::string_view>)>& sink,
+                                const ProgressFn& progress, std::stop_token stop);
+
   grpc::ClientContext* begin(std::unique_ptr<grpc::ClientContext> ctx);
   void end();
 
@@ -95,6 +103,7 @@ class TransferClient {
   std::string upload_token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<transfer::FileService::Stub> stub_;
+  grpc::internal::RpcMethod download_method_;
   std::mutex mu_;
   std::unique_ptr<grpc::ClientContext> active_;
   bool cancelled_ = false;

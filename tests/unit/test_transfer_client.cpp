@@ -3,9 +3,12 @@
 #include <doctest/doctest.h>
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
 #include <mutex>
 #include <stop_token>
+#include <vector>
 
+#include "temp_dir.hpp"
 #include "transfer/client.hpp"
 
 using namespace p2p;
@@ -43,18 +46,50 @@ class FakeService final : public transfer::FileService::Service {
   }
 };
 
-struct Server {
-  FakeService service;
+// A service of type S on a loopback port of its own.
+template <class S>
+struct ServerOf {
+  S service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
-  Server() {
+  ServerOf() {
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     b.RegisterService(&service);
     server = b.BuildAndStart();
   }
-  ~Server() { server->Shutdown(); }
+  ~ServerOf() { server->Shutdown(); }
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+using Server = ServerOf<FakeService>;
+
+// Answers Download with `frames` as they are, bytes a protobuf sender may or may not produce.
+class RawService final
+    : public transfer::FileService::WithRawCallbackMethod_Download<transfer::FileService::Service> {
+ public:
+  std::vector<std::string> frames;
+
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Download(grpc::CallbackServerContext*,
+                                                       const grpc::ByteBuffer*) override {
+    class Writer : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+     public:
+      explicit Writer(const std::vector<std::string>& frames) : frames_(frames) { next(); }
+      void OnWriteDone(bool ok) override { ok ? next() : Finish(grpc::Status::CANCELLED); }
+      void OnDone() override { delete this; }
+
+     private:
+      void next() {
+        if (i_ == frames_.size()) return Finish(grpc::Status::OK);
+        grpc::Slice slice(frames_[i_++]);
+        buffer_ = grpc::ByteBuffer(&slice, 1);
+        StartWrite(&buffer_);
+      }
+      const std::vector<std::string>& frames_;
+      size_t i_ = 0;
+      grpc::ByteBuffer buffer_;
+    };
+    return new Writer(frames);
+  }
 };
 
 // A well-formed answer for `data` in pieces of `piece_size`.
@@ -128,4 +163,44 @@ TEST_CASE("download_range asks for its range; download is the range 0/0") {
   CHECK(r.status.error_code() == grpc::StatusCode::CANCELLED);
   // A stop is for one call only.
   REQUIRE(c.download_range("f.bin", 10, 0, sink).status.ok());
+}
+
+TEST_CASE("download: unknown fields are skipped; a malformed message fails and stores nothing") {
+  ServerOf<RawService> s;
+  REQUIRE(s.port != 0);
+  transfer::DownloadResponse first;
+  first.set_chunk(std::string(100000, 'a'));  // longer than one slice of gRPC's, likely
+  first.set_total_size(100003);
+  // Field 9 (a string) and field 10 (a fixed32): a newer sender's fields, unknown here.
+  s.service.frames = {first.SerializeAsString() + "\x4a\x02hi", "\x55\x01\x02\x03\x04\x0a\x03xyz"};
+  TransferClient c(s.address());
+  std::string got;
+  size_t calls = 0;
+  const auto sink = [&](std::string_view chunk) {
+    got.append(chunk);
+    ++calls;
+    return true;
+  };
+  auto r = c.download("f.bin", sink);
+  REQUIRE(r.status.ok());
+  CHECK(got == std::string(100000, 'a') + "xyz");
+  CHECK(r.bytes == 100003);
+  CHECK(calls >= 2);
+
+  testing::TempDir out;
+  r = c.download_to_folder("f.bin", out.path, false);
+  REQUIRE(r.status.ok());
+  CHECK(std::filesystem::file_size(out.path / "f.bin") == 100003);
+
+  // A chunk whose length runs past the message's end.
+  s.service.frames = {first.SerializeAsString(), "\x0a\x7fshort"};
+  got.clear();
+  r = c.download("f.bin", sink);
+  CHECK(r.status.error_code() == grpc::StatusCode::INTERNAL);
+  CHECK(r.status.error_message().find("malformed DownloadResponse") != std::string::npos);
+  r = c.download_to_folder("g.bin", out.path, false);
+  CHECK(r.status.error_code() == grpc::StatusCode::INTERNAL);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(out.path)) ++files;
+  CHECK(files == 1);  // f.bin only: no g.bin and no temporary left behind
 }
