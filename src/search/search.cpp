@@ -120,12 +120,13 @@ asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
   const auto start = now_();
   const auto deadline =
       start + std::min(milliseconds(cfg_.timeout_ms), q.budget.value_or(milliseconds::max()));
-  if (q.qid.empty()) q.qid = new_query_id();
   const uint32_t ttl = std::min(q.ttl.value_or(cfg_.ttl), kMaxTtl);
 
   auto hit = answer_locally(q, std::move(local_grpc_address), std::move(local_url));
   const bool enough = hit && (!q.holders || hit->holders.size() >= *q.holders);
   if (enough) co_return SearchOutcome{std::move(*hit)};
+  // Only a query that goes on needs an id (a local hit is the hot path).
+  if (q.qid.empty()) q.qid = new_query_id();
   SearchOutcome here{hit ? std::move(*hit) : SearchReply{}};
   if (already_seen(q, start)) co_return here;
   if (ttl == 0) {
@@ -143,8 +144,11 @@ std::optional<SearchReply> DistributedSearch::answer_locally(const SearchQuery& 
   const auto snap = index_.snapshot();
   const FileEntry* e = local_match(*snap, q);
   if (!e) return std::nullopt;
-  // Local hits are the hot path (100k/s); they are logged only at debug level.
-  spdlog::debug("Search {} [qid {}]: found locally", asked_for(q), q.qid);
+  // Local hits are the hot path (100k/s); they are logged only at debug level, and what the
+  // line says is not even built otherwise.
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("Search {} [qid {}]: found locally", asked_for(q),
+                  q.qid.empty() ? std::string_view("new") : std::string_view(q.qid));
   SearchReply r;
   r.present = true;
   r.grpc_address = std::move(local_grpc_address);
