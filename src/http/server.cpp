@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -86,7 +87,11 @@ asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket, metrics::Co
 }  // namespace
 
 Server::Server(asio::io_context& ctx, Handler handler, ServerLimits limits)
-    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(asio::make_strand(ctx)) {}
+    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(asio::make_strand(ctx)) {
+  // sendfile has no MSG_NOSIGNAL: a client gone mid-body would raise SIGPIPE and kill the
+  // process. Every write here checks its error (EPIPE) instead.
+  ::signal(SIGPIPE, SIG_IGN);
+}
 
 asio::ip::tcp::endpoint Server::listen(const std::string& ip, uint16_t port) {
   const asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), port);

@@ -1,12 +1,18 @@
 #include <doctest/doctest.h>
 
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
 #include <chrono>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http/client.hpp"
@@ -103,4 +109,32 @@ TEST_CASE("shared bodies: many connections at once each get the whole body") {
     CHECK(r.status == 200);
     CHECK(r.body == s.big->bytes());
   }
+}
+
+TEST_CASE("shared bodies: a client that goes away mid-body costs only its connection") {
+  asio::io_context ctx(1);
+  BodyServer s(ctx);
+  auto guard = asio::make_work_guard(ctx);
+  std::thread quitter([&] {
+    for (int i = 0; i < 3; ++i) {
+      asio::io_context io;
+      asio::ip::tcp::socket sock(io);
+      sock.connect({asio::ip::make_address("127.0.0.1"), s.url.port});
+      const std::string req = "GET /big HTTP/1.1\r\n\r\n";
+      asio::write(sock, asio::buffer(req));
+      std::array<char, 4096> some;
+      sock.read_some(asio::buffer(some));
+      // Unread data makes close() a reset: the server's next sendfile hits a dead socket.
+      sock.set_option(asio::socket_base::linger(true, 0));
+      sock.close();
+    }
+    asio::post(ctx, [&] { ctx.stop(); });
+  });
+  ctx.run();  // serves the quitter until it is done
+  quitter.join();
+  guard.reset();
+  ctx.restart();
+  const auto results = get_all(s, ctx, {"/big"}, 1);
+  REQUIRE(results[0].ok());
+  CHECK(results[0].body == s.big->bytes());
 }
