@@ -24,20 +24,7 @@ using std::chrono::milliseconds;
 namespace p2p::bench {
 namespace {
 
-constexpr std::string_view kHashed = R"(p2p_hash_files_total{outcome="hashed"})";
-constexpr std::string_view kPending = "p2p_hash_pending_files";
 constexpr std::string_view kHashBytes = "p2p_hash_bytes_total";
-
-// Waits (bounded) until the peer at `url` has hashed `files` files and has none pending.
-void wait_hashed(const HttpUrl& url, double files, std::chrono::seconds bound) {
-  const auto deadline = Clock::now() + bound;
-  while (Clock::now() < deadline) {
-    if (metric(url, kHashed).value_or(-1) >= files && metric(url, kPending).value_or(1) == 0)
-      return;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  throw std::runtime_error("peer " + url.str() + " did not hash its files in time");
-}
 
 // Wall time of `openssl dgst -sha256 FILE`, output discarded.
 double openssl_seconds(const fs::path& file) {
@@ -117,7 +104,7 @@ void ContentBench::hashing() {
     const auto loaded = fresh_peer("HASHLOAD" + std::to_string(run));
     const auto lurl = *parse_http_url(loaded->url());
     const auto busy = rest_load(lurl, buscar("small.txt"), 10, milliseconds(300));
-    const bool hashing_throughout = metric(lurl, kPending).value_or(0) > 0;
+    const bool hashing_throughout = metric(lurl, kPendingFiles).value_or(0) > 0;
     wait_hashed(lurl, 2, std::chrono::seconds(120));
     const auto idle = rest_load(lurl, buscar("small.txt"), 10, milliseconds(300));
     if (busy.errors || idle.errors) throw std::runtime_error("/buscar failed while hashing");

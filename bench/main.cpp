@@ -18,7 +18,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -28,8 +27,10 @@
 #include "bare_grpc.hpp"
 #include "ceilings.hpp"
 #include "content.hpp"
+#include "core/config.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
+#include "nginx.hpp"
 #include "peer_process.hpp"
 #include "plot.hpp"
 #include "rest_load.hpp"
@@ -61,7 +62,7 @@ struct Plan {
 Plan make_plan(bool quick) {
   if (quick)
     return {true,
-            {1, 100},
+            {1, 50, 100},
             milliseconds(500),
             {kMiB, 64 * kMiB},
             3,
@@ -72,7 +73,7 @@ Plan make_plan(bool quick) {
             1,
             {256 * kMiB, 1, 1000, 64 * kMiB, 1, 100'000'000}};
   return {false,
-          {1, 10, 100, 1000},
+          {1, 10, 50, 100, 1000},
           milliseconds(3000),
           {kMiB, 64 * kMiB, 1024 * kMiB},
           3,
@@ -114,8 +115,18 @@ class Bench {
     const char* name;
     std::string url;
     std::string target;
+    // What nginx serves as this endpoint's ceiling: its constant, or a copy of the same body.
+    std::string ceiling = Nginx::kConstant;
   };
-  boost::json::array measure_rest(const std::vector<RestEndpoint>& endpoints) const;
+  // Each endpoint at each concurrency, beside nginx loaded the same way just before (when
+  // `nginx` is there; else `no_nginx` says why on every row).
+  boost::json::array measure_rest(const std::vector<RestEndpoint>& endpoints,
+                                  const std::optional<Nginx>& nginx,
+                                  const std::string& no_nginx) const;
+  // nginx on loopback, as many workers as a bench peer has threads, serving its constant and
+  // `files`; none (and `why`) when it is not installed.
+  std::optional<Nginx> start_nginx(const std::vector<Nginx::StaticFile>& files,
+                                   std::string& why) const;
   void metrics_cost(const HttpUrl& url);
   void transfers();
   void latency_1MiB(TransferClient& client, TransferClient& bare_client, const PeerProcess& peer,
@@ -141,24 +152,45 @@ void Bench::ceilings() {
       tcp_, disk_);
 }
 
-boost::json::array Bench::measure_rest(const std::vector<RestEndpoint>& endpoints) const {
+std::optional<Nginx> Bench::start_nginx(const std::vector<Nginx::StaticFile>& files,
+                                        std::string& why) const {
+  // The bench's peers run with the default thread count.
+  return Nginx::start(work_ / "nginx", static_cast<int>(Config{}.threads), files, why);
+}
+
+boost::json::array Bench::measure_rest(const std::vector<RestEndpoint>& endpoints,
+                                       const std::optional<Nginx>& nginx,
+                                       const std::string& no_nginx) const {
   boost::json::array rows;
-  std::printf("\nREST (keep-alive connections, %lld ms each)\n  %-14s %5s %10s %9s %9s %9s %7s\n",
-              static_cast<long long>(plan_.rest_duration.count()), "endpoint", "conc", "req/s",
-              "p50 us", "p99 us", "max us", "errors");
+  std::printf(
+      "\nREST (keep-alive connections, %lld ms each; nginx: the same load on nginx right before)\n"
+      "  %-15s %5s %10s %9s %9s %9s %7s %10s %9s %8s\n",
+      static_cast<long long>(plan_.rest_duration.count()), "endpoint", "conc", "req/s", "p50 us",
+      "p99 us", "max us", "errors", "nginx r/s", "nginx p99", "of nginx");
+  if (!nginx) std::printf("  (no nginx ceiling: %s)\n", no_nginx.c_str());
   for (const auto& e : endpoints) {
     for (int c : plan_.concurrency) {
+      // The machine is shared and its load drifts: the ceiling is measured next to each row.
+      RestResult ceiling;
+      if (nginx)
+        ceiling = rest_load(*parse_http_url(nginx->url()), e.ceiling, c, plan_.rest_duration);
       const auto r = rest_load(*parse_http_url(e.url), e.target, c, plan_.rest_duration);
-      std::printf("  %-14s %5d %10.0f %9.0f %9.0f %9.0f %7llu\n", e.name, c, r.rps, r.p50_us,
-                  r.p99_us, r.max_us, static_cast<unsigned long long>(r.errors));
-      rows.push_back(boost::json::object{{"endpoint", e.name},
-                                         {"concurrency", c},
-                                         {"requests", r.requests},
-                                         {"errors", r.errors},
-                                         {"rps", r.rps},
-                                         {"p50_us", r.p50_us},
-                                         {"p99_us", r.p99_us},
-                                         {"max_us", r.max_us}});
+      boost::json::object o{{"endpoint", e.name}, {"concurrency", c},  {"requests", r.requests},
+                            {"errors", r.errors}, {"rps", r.rps},      {"p50_us", r.p50_us},
+                            {"p99_us", r.p99_us}, {"max_us", r.max_us}};
+      char of[16] = "no nginx";
+      if (nginx && ceiling.errors == 0 && ceiling.rps > 0) {
+        o["nginx_rps"] = ceiling.rps;
+        o["nginx_p99_us"] = ceiling.p99_us;
+        o["nginx_fraction"] = r.rps / ceiling.rps;
+        std::snprintf(of, sizeof of, "%.2f", r.rps / ceiling.rps);
+      } else {
+        o["nginx"] = nginx ? "nginx answered with errors" : no_nginx;
+      }
+      std::printf("  %-15s %5d %10.0f %9.0f %9.0f %9.0f %7llu %10.0f %9.0f %8s\n", e.name, c, r.rps,
+                  r.p50_us, r.p99_us, r.max_us, static_cast<unsigned long long>(r.errors),
+                  ceiling.rps, ceiling.p99_us, of);
+      rows.push_back(std::move(o));
     }
   }
   return rows;
@@ -180,9 +212,12 @@ boost::json::object Bench::run_against(const HttpUrl& peer) {
   std::printf("Measuring %s (REST only; /buscar asks for '%s')\n", peer.str().c_str(),
               name.c_str());
   out_["target"] = peer.str();
+  std::string no_nginx;
+  const auto nginx = start_nginx({}, no_nginx);
   out_["rest"] = measure_rest({{"listado", peer.str(), "/listado"},
                                {"health", peer.str(), "/health"},
-                               {"buscar", peer.str(), buscar(name)}});
+                               {"buscar", peer.str(), buscar(name)}},
+                              nginx, no_nginx);
   return out_;
 }
 
@@ -194,14 +229,29 @@ void Bench::rest() {
   for (int i = 0; i < 10000; ++i)
     std::ofstream(large.share() / ("f" + std::to_string(i) + ".dat")) << i;
   PeerProcess asker(bin_, work_, "A", R"("peer_titular":")" + small.url() + "\"");
+  std::ofstream(asker.share() / "mine.txt") << "local to a peer with a neighbour";
   std::this_thread::sleep_for(milliseconds(300));  // let the watchers see the new files
+  // Hashing publishes new snapshots (each rebuilds the listing): measure the steady state.
+  wait_hashed(*parse_http_url(large.url()), 10000, std::chrono::seconds(120));
 
-  out_["rest"] = measure_rest({
-      {"listado", small.url(), "/listado"},
-      {"listado_10k", large.url(), "/listado"},
-      {"buscar_local", small.url(), buscar("file3.txt")},
-      {"buscar_remote", asker.url(), buscar("file3.txt")},
-  });
+  // nginx serves the large peer's listing as a file: the ceiling for a body that size.
+  http::ClientResponse listing;
+  timed_get(*parse_http_url(large.url()), "/listado", listing);
+  const auto listing_copy = work_ / "listado_10k.json";
+  std::ofstream(listing_copy, std::ios::binary) << listing.body;
+  std::string no_nginx;
+  const auto nginx = start_nginx({{"/listado_10k", listing_copy}}, no_nginx);
+
+  out_["rest"] = measure_rest(
+      {
+          {"listado", small.url(), "/listado"},
+          {"listado_10k", large.url(), "/listado", "/listado_10k"},
+          {"buscar_local", small.url(), buscar("file3.txt")},
+          // A local hit on a peer that has neighbours: it must not wait on them.
+          {"buscar_local_nb", asker.url(), buscar("mine.txt")},
+          {"buscar_remote", asker.url(), buscar("file3.txt")},
+      },
+      nginx, no_nginx);
   metrics_cost(*parse_http_url(small.url()));
 }
 

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
+#include <thread>
 
 #include "search/query.hpp"
 #include "stats.hpp"
@@ -71,6 +73,17 @@ std::optional<double> metric(const HttpUrl& url, std::string_view series) {
     if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
       return std::stod(line.substr(series.size() + 1));
   return std::nullopt;
+}
+
+void wait_hashed(const HttpUrl& url, double files, std::chrono::seconds bound) {
+  const auto deadline = Clock::now() + bound;
+  while (Clock::now() < deadline) {
+    if (metric(url, kHashedFiles).value_or(-1) >= files &&
+        metric(url, kPendingFiles).value_or(1) == 0)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  throw std::runtime_error("peer " + url.str() + " did not hash its files in time");
 }
 
 }  // namespace p2p::bench

@@ -40,4 +40,11 @@ double timed_get(const HttpUrl& url, const std::string& target, http::ClientResp
 // `p2p_hash_files_total{outcome="hashed"}`) in the peer's /metrics; none if absent.
 std::optional<double> metric(const HttpUrl& url, std::string_view series);
 
+inline constexpr std::string_view kHashedFiles = R"(p2p_hash_files_total{outcome="hashed"})";
+inline constexpr std::string_view kPendingFiles = "p2p_hash_pending_files";
+
+// Waits (bounded) until the peer at `url` has hashed `files` files and has none pending;
+// throws when it has not by then.
+void wait_hashed(const HttpUrl& url, double files, std::chrono::seconds bound);
+
 }  // namespace p2p::bench

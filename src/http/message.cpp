@@ -1,5 +1,9 @@
 #include "http/message.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
@@ -16,6 +20,28 @@ std::string_view Request::query() const {
   if (q == std::string::npos) return {};
   std::string_view rest = std::string_view(target).substr(q + 1);
   return rest.substr(0, rest.find('#'));
+}
+
+SharedBody::SharedBody(std::string bytes) : bytes_(std::move(bytes)) {
+  if (bytes_.size() < kSendfileMin) return;
+  fd_ = ::memfd_create("p2p-shared-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd_ < 0) return;
+  size_t done = 0;
+  while (done < bytes_.size()) {
+    const ssize_t n = ::write(fd_, bytes_.data() + done, bytes_.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  // Sealed, so that what sendfile sends can only be these bytes.
+  if (done != bytes_.size() ||
+      ::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+SharedBody::~SharedBody() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::string_view reason_phrase(int status) {

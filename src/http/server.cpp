@@ -1,6 +1,9 @@
 #include "http/server.hpp"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <asio/co_spawn.hpp>
@@ -84,7 +87,11 @@ asio::awaitable<bool> starts_with_tls(asio::ip::tcp::socket& socket, metrics::Co
 }  // namespace
 
 Server::Server(asio::io_context& ctx, Handler handler, ServerLimits limits)
-    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(asio::make_strand(ctx)) {}
+    : ctx_(ctx), handler_(std::move(handler)), limits_(limits), acceptor_(asio::make_strand(ctx)) {
+  // sendfile has no MSG_NOSIGNAL: a client gone mid-body would raise SIGPIPE and kill the
+  // process. Every write here checks its error (EPIPE) instead.
+  ::signal(SIGPIPE, SIG_IGN);
+}
 
 asio::ip::tcp::endpoint Server::listen(const std::string& ip, uint16_t port) {
   const asio::ip::tcp::endpoint ep(asio::ip::make_address(ip), port);
@@ -231,7 +238,7 @@ struct Server::Connection {
   }
 
   // Runs the handler for one request and queues its response; a shared body is written
-  // at once, straight from its buffer. False when that write failed.
+  // at once, after what is queued, never copied by us. False when that write failed.
   asio::awaitable<bool> answer(Request& req) {
     extend_deadline();
     ++served;
@@ -243,9 +250,55 @@ struct Server::Connection {
     serialize(r, &req, head, out);
     closing = r.close;
     if (!r.shared_body || head) co_return true;
-    const std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(*r.shared_body)};
-    auto [wec, written] = co_await asio::async_write(stream, pieces, use_nothrow);
+    const SharedBody& body = *r.shared_body;
+    bool ok;
+    if (!is_tls && body.fd() >= 0) {
+      ok = co_await send_file(body.fd(), body.size());
+    } else {
+      // One writev: the headers and the body together.
+      const std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.bytes())};
+      auto [wec, written] = co_await asio::async_write(stream, pieces, use_nothrow);
+      ok = !wec;
+    }
     out.clear();
+    co_return ok;
+  }
+
+  // What is queued (with MSG_MORE: it leaves in one segment with the body's start), then
+  // `size` bytes of `fd` with sendfile, waiting whenever the socket is full.
+  asio::awaitable<bool> send_file(int fd, size_t size) {
+    std::error_code ec;
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return false;
+    for (size_t sent = 0; sent < out.size();) {
+      const ssize_t n = ::send(socket.native_handle(), out.data() + sent, out.size() - sent,
+                               MSG_MORE | MSG_NOSIGNAL);
+      if (n >= 0) {
+        sent += static_cast<size_t>(n);
+      } else if (errno == EAGAIN) {
+        if (!co_await writable()) co_return false;
+      } else if (errno != EINTR) {
+        co_return false;
+      }
+    }
+    off_t offset = 0;
+    while (static_cast<size_t>(offset) < size) {
+      const ssize_t n =
+          ::sendfile(socket.native_handle(), fd, &offset, size - static_cast<size_t>(offset));
+      if (n > 0) continue;
+      if (n == 0) co_return false;  // the memfd is sealed: this cannot happen
+      if (errno == EAGAIN) {
+        if (!co_await writable()) co_return false;
+      } else if (errno != EINTR) {
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  // False when the connection went, or the watchdog cancelled the wait.
+  asio::awaitable<bool> writable() {
+    auto [wec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_write, use_nothrow);
     co_return !wec;
   }
 

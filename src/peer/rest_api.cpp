@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -170,16 +171,18 @@ http::Response RestApi::listado(const http::Request& req) {
   http::Response r;
   std::lock_guard lock(listing_mutex_);
   if (snap != listing_snapshot_ || grpc != listing_grpc_address_) {
-    boost::json::array files;
+    // Tens of thousands of small objects and strings, all freed together right after.
+    boost::json::monotonic_resource mr;
+    boost::json::array files(&mr);
     files.reserve(snap->files.size());
     for (const auto& f : snap->files) {
       const std::string uri =
           cfg_.uri_style_grpc ? "grpc://" + grpc + "/" + percent_encode_path(f.name) : f.uri;
-      boost::json::object o{{"name", f.name}, {"size", f.size}, {"uri", uri}};
+      boost::json::object o({{"name", f.name}, {"size", f.size}, {"uri", uri}}, &mr);
       if (f.manifest) o["sha256"] = to_hex(f.manifest->sha256);
       files.push_back(std::move(o));
     }
-    listing_body_ = std::make_shared<const std::string>(boost::json::serialize(files));
+    listing_body_ = std::make_shared<const http::SharedBody>(boost::json::serialize(files));
     listing_snapshot_ = snap;
     listing_grpc_address_ = grpc;
   }
@@ -190,8 +193,10 @@ http::Response RestApi::listado(const http::Request& req) {
 asio::awaitable<http::Response> RestApi::buscar(const http::Request& req) {
   auto q = parse_search_query(req.query());
   if (!q) co_return http::json_error(400, q.error().why);
+  // Only a holders=N reply names this peer's REST URL: a plain local hit does not build it.
+  std::string url = q->holders ? rest_url_for(req) : std::string();
   const SearchOutcome r =
-      co_await search_.search(std::move(q).value(), grpc_address_for(req), rest_url_for(req));
+      co_await search_.search(std::move(q).value(), grpc_address_for(req), std::move(url));
   http::Response response;
   response.body = search_reply_body(r.reply);
   co_return response;
@@ -249,7 +254,7 @@ http::Response RestApi::metrics_text() {
 
 http::Response RestApi::openapi() {
   // docs/openapi.json as built into the binary; every response shares the one copy.
-  static const auto body = std::make_shared<const std::string>(openapi_json());
+  static const auto body = std::make_shared<const http::SharedBody>(std::string(openapi_json()));
   http::Response r;
   r.shared_body = body;
   return r;

@@ -94,7 +94,7 @@ class RestApi {
   // /listado is rebuilt only when the index publishes a new snapshot.
   std::mutex listing_mutex_;
   std::shared_ptr<const IndexSnapshot> listing_snapshot_;
-  std::shared_ptr<const std::string> listing_body_;
+  std::shared_ptr<const http::SharedBody> listing_body_;
   std::string listing_grpc_address_;  // with uri_style "grpc", the address the URIs name
 };
 

@@ -1,5 +1,7 @@
 #include "search/reply.hpp"
 
+#include <array>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -39,16 +41,20 @@ std::optional<SearchHolder> parse_holder(simdjson::ondemand::value& v) {
 
 std::string search_reply_body(const SearchReply& r) {
   if (!r.present) return boost::json::serialize(boost::json::object{{"present", false}});
-  boost::json::object o{{"present", true}, {"filename", r.filename}};
+  // A hit is built on the stack: a local hit is the hot path, and the heap is shared by
+  // every thread (a reply with many holders overflows to the heap).
+  std::array<unsigned char, 2048> arena;
+  boost::json::monotonic_resource mr(arena.data(), arena.size());
+  boost::json::object o({{"present", true}, {"filename", r.filename}}, &mr);
   if (!r.grpc_address.empty()) o["grpc_address"] = r.grpc_address;
   if (r.size) o["size"] = *r.size;
   if (!r.sha256.empty()) o["sha256"] = r.sha256;
   if (!r.via.empty()) o["via"] = r.via;
   if (!r.peer.empty()) o["peer"] = r.peer;
   if (!r.holders.empty()) {
-    boost::json::array holders;
+    boost::json::array holders(&mr);
     for (const auto& h : r.holders) {
-      boost::json::object entry{{"grpc_address", h.grpc_address}, {"url", h.url}};
+      boost::json::object entry({{"grpc_address", h.grpc_address}, {"url", h.url}}, &mr);
       if (h.size) entry["size"] = *h.size;
       if (!h.sha256.empty()) entry["sha256"] = h.sha256;
       holders.push_back(std::move(entry));

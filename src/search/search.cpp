@@ -128,7 +128,6 @@ asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
       start + std::min(milliseconds(cfg_.timeout_ms), q.budget.value_or(milliseconds::max()));
   // A query with a qid was forwarded by a peer that asks the DHT itself, if it has one.
   const bool asked_first = q.qid.empty();
-  if (q.qid.empty()) q.qid = new_query_id();
   const uint32_t ttl = std::min(q.ttl.value_or(cfg_.ttl), kMaxTtl);
   const size_t want = q.holders.value_or(1);
   using Source = SearchOutcome::Source;
@@ -136,6 +135,8 @@ asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
   auto hit = answer_locally(q, local_grpc_address, std::move(local_url));
   const bool enough = hit && (!q.holders || hit->holders.size() >= want);
   if (enough) co_return SearchOutcome{std::move(*hit), false, Source::local};
+  // Only a query that goes on needs an id (a local hit is the hot path).
+  if (q.qid.empty()) q.qid = new_query_id();
   SearchOutcome here{hit ? std::move(*hit) : SearchReply{}, false,
                      hit ? Source::local : Source::none};
   if (discovery_ && asked_first) {
@@ -204,8 +205,11 @@ std::optional<SearchReply> DistributedSearch::answer_locally(const SearchQuery& 
   const auto snap = index_.snapshot();
   const FileEntry* e = local_match(*snap, q);
   if (!e) return std::nullopt;
-  // Local hits are the hot path (100k/s); they are logged only at debug level.
-  spdlog::debug("Search {} [qid {}]: found locally", asked_for(q), q.qid);
+  // Local hits are the hot path (100k/s); they are logged only at debug level, and what the
+  // line says is not even built otherwise.
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("Search {} [qid {}]: found locally", asked_for(q),
+                  q.qid.empty() ? std::string_view("new") : std::string_view(q.qid));
   SearchReply r;
   r.present = true;
   r.grpc_address = std::move(local_grpc_address);

@@ -51,8 +51,8 @@ class DistributedSearch {
   DistributedSearch(const Config& cfg, FileIndex& index, PeerSet& peers, http::Client& client);
 
   // `local_grpc_address`, `local_url`: this peer's gRPC address and REST URL as the asker
-  // reaches it. A holders=N search runs its asks on the caller's executor (a connection's
-  // strand).
+  // reaches it (the URL is read only with holders=N). A holders=N search runs its asks on the
+  // caller's executor (a connection's strand).
   asio::awaitable<SearchOutcome> search(SearchQuery q, std::string local_grpc_address,
                                         std::string local_url);
 

@@ -47,11 +47,13 @@ def need(obj, keys, where):
 need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content"], "top level")
 assert r["version"] == 1
 need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
-endpoints = {"listado", "listado_10k", "buscar_local", "buscar_remote"}
+endpoints = {"listado", "listado_10k", "buscar_local", "buscar_local_nb", "buscar_remote"}
 seen = set()
 for row in r["rest"]:
     need(row, ["endpoint", "concurrency", "requests", "errors", "rps", "p50_us", "p99_us", "max_us"], "rest row")
     seen.add(row["endpoint"])
+    if "nginx_fraction" not in row and "nginx" not in row:
+        problems.append(f"rest {row['endpoint']} at {row['concurrency']}: no fraction of nginx, nor why")
     if row["errors"] != 0:
         problems.append(f"rest {row['endpoint']} at {row['concurrency']}: {row['errors']} errors")
     if row["requests"] <= 0:

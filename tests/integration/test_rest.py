@@ -145,6 +145,26 @@ class RestApi(unittest.TestCase):
                 s.close()
 
 
+class LargeListing(unittest.TestCase):
+    """A listing past SharedBody::kSendfileMin goes out by sendfile: pipelined with other
+    responses it must still arrive whole, in order, with the length it announced."""
+
+    def test_pipelined_large_listings(self):
+        files = {f"file{i:04d}.dat": str(i) for i in range(1500)}
+        with Peer("Large", files=files) as peer:
+            self.assertTrue(wait_until(lambda: len(listed(peer)) == 1500, timeout=10))
+            raw = raw_exchange(peer.rest_port,
+                               b"GET /listado HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n"
+                               b"GET /listado HTTP/1.1\r\nConnection: close\r\n\r\n", timeout=10)
+            responses = split_responses(raw)
+            self.assertEqual([r[0] for r in responses], [200, 200, 200])
+            first, health, last = (json.loads(r[2]) for r in responses)
+            self.assertGreater(len(responses[0][2]), 64 * 1024)
+            self.assertEqual(sorted(f["name"] for f in first), sorted(files))
+            self.assertEqual(first, last)
+            self.assertEqual(health["status"], "ok")
+
+
 class UriStyle(unittest.TestCase):
     def test_grpc_uris_hide_absolute_paths(self):
         with Peer("Discreet", files={"a b.txt": "x"}, extra={"uri_style": "grpc"}) as peer:
