@@ -9,6 +9,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/random_access_file.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
 
 #include "io/hash_file.hpp"
@@ -24,6 +25,10 @@ constexpr auto kBatchEvery = std::chrono::milliseconds(200);
 // Learned manifests kept for files the index does not list yet: one per upload being
 // stored; one whose rename failed is dropped when newer ones push it out.
 constexpr size_t kMaxLearned = 64;
+// The cache is saved this long after the changes that dirtied it began, not after each one:
+// every save fsyncs the cache file, and one per upload (and per deletion) held up the
+// uploads' own fsyncs. A manifest lost with an unsaved cache is only hashed again.
+constexpr auto kSaveDelay = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -71,14 +76,29 @@ void Hasher::learned(const HashedFile& h) {
 }
 
 asio::awaitable<void> Hasher::run() {
+  asio::steady_timer save_at(ctx_);
+  bool save_pending = false, save_due = false;
   // (No co_await inside a condition: g++ 12 miscompiles it in a coroutine.)
   while (!stopping_) {
     bool more = true;
     while (more && !stopping_) more = co_await pass();
-    save_cache();
     if (stopping_) break;
+    if (save_due) {
+      save_cache();
+      save_pending = save_due = false;
+    } else if (!save_pending) {
+      save_pending = true;
+      save_at.expires_after(kSaveDelay);
+      save_at.async_wait([&](std::error_code ec) {
+        if (ec) return;
+        save_due = true;
+        wake_.notify(true);
+      });
+    }
     co_await wake_.wait();
   }
+  // Its handler refers to this frame; stop() saves the cache itself.
+  save_at.cancel();
 }
 
 asio::awaitable<bool> Hasher::pass() {

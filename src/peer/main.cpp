@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   // glibc's trimming halves upload speed and triples RSS (docs/design.md, section 5).
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
   mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+  // gRPC's threads allocate what the io_context's thread frees (and back): with an arena per
+  // thread, each kept its own freed chunks and a 1 GiB upload peaked at 73-120 MB of RSS;
+  // two arenas: 50-53 MB in the same sittings (docs/performance.md, uploads).
+  mallopt(M_ARENA_MAX, 2);
   // A peer holds a descriptor per connection: use all the system lets us.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {

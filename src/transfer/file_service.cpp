@@ -270,14 +270,19 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         peer_(ctx->peer()),
         resp_(resp),
         queue_(svc.io().get_executor(), kUploadBuffers),
-        hasher_(svc.options().piece_size) {
+        pieces_(svc.options().piece_size, ManifestBuilder::PiecesOnly{}) {
     asio::co_spawn(svc_.io(),
                    finish_with(this, receive(), TransferMetrics::kUpload, svc_.metrics()),
                    asio::detached);
   }
 
   void OnReadDone(bool ok) override {
-    if (const int next = queue_.received(ok); next >= 0) StartRead(&msg_[next]);
+    // The whole-file digest is taken here, on gRPC's thread, as each message arrives in
+    // order, and the pieces' on the io_context: the two SHA-256 passes run on two cores
+    // instead of one after the other beside the writes. Before the buffer is handed on:
+    // once the writer has it, it may be read into again.
+    if (ok) whole_.update(msg_[reading_].chunk());
+    if (const int next = queue_.received(ok); next >= 0) read_into(next);
   }
   void OnCancel() override { cancelled_.store(true); }
   void OnDone() override {
@@ -288,10 +293,17 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
  private:
   bool cancelled() const { return cancelled_.load() || ctx_->IsCancelled(); }
 
+  // At most one read is in flight (the queue hands out one buffer at a time), so reading_
+  // is never written by two threads at once.
+  void read_into(int i) {
+    reading_ = i;
+    StartRead(&msg_[i]);
+  }
+
   // Receives the whole upload; the temporary file is removed on every path but success.
   asio::awaitable<grpc::Status> receive() {
     if (svc_.shutting_down()) co_return unavailable();
-    StartRead(&msg_[queue_.start()]);
+    read_into(queue_.start());
     std::vector<int> batch = co_await queue_.take();
     if (batch.empty()) co_return nothing_received();
     name_ = msg_[batch.front()].filename();
@@ -349,14 +361,14 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
         co_return to_status(written.error());
       }
       // Hashed as it arrives, so that the stored file is never read again to be hashed.
-      for (int i : batch) hasher_.update(msg_[i].chunk());
+      for (int i : batch) pieces_.update(msg_[i].chunk());
       offset += bytes;
       svc_.metrics().received_bytes.add(bytes);
       if (svc_.aborting().load()) {
         log.finished(offset, "stopped: shutting down");
         co_return unavailable();
       }
-      if (const int next = queue_.release(batch); next >= 0) StartRead(&msg_[next]);
+      if (const int next = queue_.release(batch); next >= 0) read_into(next);
       batch = co_await queue_.take();
     }
     // The end of the stream looks the same whether the sender finished or went away (its
@@ -410,7 +422,8 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   // Puts the file in place under its name, if its content is what the sender expected,
   // and tells the hasher and the index.
   grpc::Status store(TempFile& temp, uint64_t size, const TransferLog& log) {
-    auto manifest = std::make_shared<const p2p::Manifest>(hasher_.finish());
+    // The stream has ended: OnReadDone will not touch whole_ again.
+    auto manifest = std::make_shared<const p2p::Manifest>(pieces_.finish(whole_.finish()));
     const std::string got = to_hex(manifest->sha256);
     if (expected_ && manifest->sha256 != *expected_) {
       log.finished(size, "refused: its sha256 is " + got + ", not " + to_hex(*expected_));
@@ -448,7 +461,9 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   std::string name_;                // from the first message
   uint64_t announced_ = 0;          // its total_size; 0: not announced
   std::optional<Sha256> expected_;  // its sha256, if it named one
-  ManifestBuilder hasher_;
+  int reading_ = -1;                // the buffer the read in flight fills
+  Sha256Hasher whole_;
+  ManifestBuilder pieces_;
   std::vector<asio::const_buffer> chunks_;
 };
 

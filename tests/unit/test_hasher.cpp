@@ -115,3 +115,17 @@ TEST_CASE("a manifest learned before the index lists the file is used when it do
   CHECK(metric(h, "p2p_hash_bytes_total") == 0);
   CHECK(metric(h, "p2p_hash_files_total{outcome=\"learned\"}") == 1);
 }
+
+TEST_CASE("a running hasher saves its cache a moment after changes, without waiting for a stop") {
+  TempDir share, state;
+  share.write("a", "one");
+  const auto cache = state.path / "hashes";
+  HashedShare running(share, cache, 4096);
+  // Saved once the changes pause (kSaveDelay), not at once: a save per upload fsynced the
+  // cache beside every upload's own fsync.
+  REQUIRE(eventually([&] { return std::filesystem::exists(cache); }));
+  const auto first = std::filesystem::last_write_time(cache);
+  share.write("b", "two");
+  running.index.refresh("b");
+  CHECK(eventually([&] { return std::filesystem::last_write_time(cache) != first; }));
+}
