@@ -159,4 +159,20 @@ Result<void> parse_download_frame(std::span<const std::string_view> slices, Down
   return {};
 }
 
+size_t download_frame_header(uint64_t chunk_size, uint64_t total_size,
+                             std::array<uint8_t, 22>& out) {
+  size_t n = 0;
+  const auto varint = [&](uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out[n++] = static_cast<uint8_t>(v | 0x80);
+    out[n++] = static_cast<uint8_t>(v);
+  };
+  if (total_size != 0) {
+    out[n++] = 0x10;
+    varint(total_size);
+  }
+  out[n++] = 0x0a;
+  varint(chunk_size);
+  return n;
+}
+
 }  // namespace p2p

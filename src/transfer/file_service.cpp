@@ -20,6 +20,7 @@
 #include "core/names.hpp"
 #include "io/chunk_pump.hpp"
 #include "io/receive_queue.hpp"
+#include "transfer/download_frame.hpp"
 #include "transfer/status.hpp"
 #include "transfer/transfer_log.hpp"
 
@@ -83,26 +84,6 @@ grpc::Status download_name_refused(const NameProblem& p) {
 std::string resolve_download_name(FileIndex& index, std::string_view requested) {
   if (auto e = index.find(requested)) return e->name;
   return std::string(requested);
-}
-
-// The protobuf framing of a DownloadResponse whose chunk follows it on the wire: total_size
-// (field 2, varint; left out when 0, as protobuf does) and the chunk's tag (field 1, bytes)
-// and length. A parser takes the fields in any order, so the chunk can come last, as its
-// own slice.
-size_t download_frame_header(uint64_t chunk_size, uint64_t total_size,
-                             std::array<uint8_t, 22>& out) {
-  size_t n = 0;
-  const auto varint = [&](uint64_t v) {
-    for (; v >= 0x80; v >>= 7) out[n++] = static_cast<uint8_t>(v | 0x80);
-    out[n++] = static_cast<uint8_t>(v);
-  };
-  if (total_size != 0) {
-    out[n++] = 0x10;
-    varint(total_size);
-  }
-  out[n++] = 0x0a;
-  varint(chunk_size);
-  return n;
 }
 
 // Chunks read ahead per download: 8 x 64 KiB keeps the sender fed without a thread hop

@@ -233,3 +233,24 @@ TEST_CASE("random bytes: accepted exactly when protobuf accepts them, with the s
   }
   CHECK(accepted > 1000);
 }
+
+TEST_CASE("the server's framing, with the chunk as a slice of its own, is what protobuf reads") {
+  for (const uint64_t total :
+       {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 40, ~uint64_t{0}}) {
+    for (const size_t size : {size_t{0}, size_t{1}, size_t{127}, size_t{128}, size_t{65536}}) {
+      const std::string chunk(size, 'k');
+      std::array<uint8_t, 22> header;
+      const size_t n = download_frame_header(size, total, header);
+      const std::string_view head(reinterpret_cast<const char*>(header.data()), n);
+      transfer::DownloadResponse parsed;
+      REQUIRE(parsed.ParseFromString(std::string(head) + chunk));
+      CHECK(parsed.chunk() == chunk);
+      CHECK(parsed.total_size() == total);
+      const std::string_view slices[] = {head, chunk};
+      DownloadFrame ours;
+      REQUIRE(parse_download_frame(slices, ours));
+      CHECK(ours.chunk_size() == size);
+      CHECK(ours.total_size == total);
+    }
+  }
+}
