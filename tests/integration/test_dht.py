@@ -5,14 +5,16 @@ values vanish within their ttl; a DHT port in use is a clear error."""
 import hashlib
 import os
 import re
-import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import PEER_BIN, Peer, metric, wait_log, wait_until  # noqa: E402
+from peerlib import Peer, metric, wait_log, wait_until  # noqa: E402
 from test_holders import hashed  # noqa: E402
-from test_search import Network  # noqa: E402
+from test_search import TIMEOUT_MS, Network  # noqa: E402
+
+TIMEOUT_S = TIMEOUT_MS / 1000
 
 DHT = {"dht": True, "dht_port": 0, "dht_value_ttl_s": 4}
 LISTENING = re.compile(r"DHT node listening on 127\.0\.0\.1:(\d+)")
@@ -111,6 +113,64 @@ class Dht(unittest.TestCase):
             self.assertTrue(any("DHT" in line and str(taken) in line for line in p.lines), p.lines)
         finally:
             p.cleanup()
+
+
+class BootstrapOnly(unittest.TestCase):
+    """Three peers with no titular or suplente, joined through one bootstrap node."""
+
+    def setUp(self):
+        self.net = Network()
+        self.first = self.net.add("B1", files={"uno.txt": "uno\n" * 10}, **DHT)
+        node = [f"127.0.0.1:{dht_port(self.first)}"]
+        self.second = self.net.add("B2", files={"dos.txt": "dos\n" * 10}, dht_bootstrap=node, **DHT)
+        self.third = self.net.add("B3", dht_bootstrap=node, **DHT)
+
+    def tearDown(self):
+        self.net.close()
+
+    def found(self, peer, query, timeout=20):
+        last = {}
+
+        def hit():
+            nonlocal last
+            last = peer.get("/buscar?" + query, timeout=10)[1]
+            return last.get("present", False)
+        wait_until(hit, timeout=timeout, step=0.2)
+        return last
+
+    def test_found_by_name_and_content_through_one_bootstrap(self):
+        self.assertEqual(self.found(self.third, "archivo=dos.txt").get("grpc_address"),
+                         f"127.0.0.1:{self.second.grpc_port}")
+        self.assertEqual(self.found(self.second, "archivo=uno.txt").get("grpc_address"),
+                         f"127.0.0.1:{self.first.grpc_port}")
+        self.assertTrue(wait_until(lambda: hashed(self.second, "dos.txt"), timeout=10))
+        by_content = self.found(self.first, "sha256=" + hashed(self.second, "dos.txt"))
+        self.assertEqual(by_content.get("filename"), "dos.txt", by_content)
+
+    def test_a_file_added_later_is_found_and_a_removed_one_stops_being_found(self):
+        self.second.write("nuevo.txt", "added while running\n")
+        t0 = time.monotonic()
+        self.assertTrue(self.found(self.third, "archivo=nuevo.txt").get("present"))
+        self.assertLess(time.monotonic() - t0, 20)
+        os.remove(os.path.join(self.second.dir, "nuevo.txt"))
+        # Withdrawn: no longer announced, and the stored copies expire (ttl 4 s here).
+        self.assertTrue(wait_until(
+            lambda: self.third.get("/buscar?archivo=nuevo.txt", timeout=10)[1] == {"present": False},
+            timeout=30, step=0.5))
+
+    def test_a_killed_holder_named_by_the_dht_does_not_stall_a_search(self):
+        self.assertTrue(self.found(self.third, "archivo=dos.txt").get("present"))
+        self.second.proc.kill()
+        self.second.proc.wait()
+        # Its values outlive it until they expire; the search names it at once, without
+        # waiting on it (a claim: p2p get verifies and fails over).
+        t0 = time.monotonic()
+        status, body = self.third.get("/buscar?archivo=dos.txt", timeout=10)
+        self.assertEqual(status, 200)
+        self.assertLess(time.monotonic() - t0, TIMEOUT_S + 2, body)  # the deadline, not more
+        self.assertTrue(wait_until(
+            lambda: self.third.get("/buscar?archivo=dos.txt", timeout=10)[1] == {"present": False},
+            timeout=30, step=0.5))
 
 
 if __name__ == "__main__":
