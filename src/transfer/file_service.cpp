@@ -10,6 +10,7 @@
 #include <asio/detached.hpp>
 #include <asio/random_access_file.hpp>
 #include <asio/write_at.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -101,6 +102,8 @@ struct DownloadBuffers {
   static grpc::Slice wrap(const std::shared_ptr<DownloadBuffers>& self, int i) {
     self->held[i] = self;
     const std::span<char> bytes = self->queue.filled(i);
+    // Published before gRPC has the slice: see let_go.
+    handed_.fetch_add(1, std::memory_order_release);
     return grpc::Slice(bytes.data(), bytes.size(), &let_go, &self->held[i]);
   }
 
@@ -108,7 +111,13 @@ struct DownloadBuffers {
   std::array<std::shared_ptr<DownloadBuffers>, kDownloadBuffers> held;
 
  private:
+  // gRPC drops a slice on whichever of its threads sent it, having handed it over through
+  // its own synchronisation. This acquire pairs with wrap's release, so what the buffers
+  // rely on (the slot, the queue) is ordered by our code, not only by gRPC's internals
+  // (which ThreadSanitizer cannot see: Debian's gRPC is not built with it).
+  static inline std::atomic<uint64_t> handed_{0};
   static void let_go(void* slot) {
+    handed_.load(std::memory_order_acquire);
     auto* held = static_cast<std::shared_ptr<DownloadBuffers>*>(slot);
     const std::shared_ptr<DownloadBuffers> self = std::move(*held);
     self->queue.release(static_cast<int>(held - self->held.data()));
