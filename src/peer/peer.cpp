@@ -29,6 +29,11 @@
 #include "transfer/credentials.hpp"
 #ifdef P2P_HAVE_DHT
 #include "discovery/dht_node.hpp"
+#else
+namespace p2p {
+// Built without OpenDHT (meson -Ddht=disabled): Peer::dht_ stays empty.
+class DhtNode {};
+}  // namespace p2p
 #endif
 
 namespace p2p {
@@ -111,7 +116,7 @@ void Peer::start_dht() {
 #endif
 }
 
-void Peer::join_dht(const std::string& host, uint16_t port) {
+void Peer::join_dht([[maybe_unused]] const std::string& host, [[maybe_unused]] uint16_t port) {
 #ifdef P2P_HAVE_DHT
   if (dht_) dht_->bootstrap(host, port);
 #endif
