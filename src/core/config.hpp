@@ -53,9 +53,9 @@ struct Config {
   // The DHT (docs/operate.md, "Discovery"): UDP on ip:dht_port (0: any free port).
   bool dht = true;
   uint16_t dht_port = 4222;
-  uint32_t dht_network = 0x70327032;  // private: OpenDHT's public network is 0
-  std::vector<std::string> dht_bootstrap;  // "host:port" of nodes to join through
-  uint32_t dht_value_ttl_s = 600;  // how long a stopped holder's values outlive it at most
+  uint32_t dht_network = 0x70327032;        // private: OpenDHT's public network is 0
+  std::vector<std::string> dht_bootstrap;   // "host:port" of nodes to join through
+  uint32_t dht_value_ttl_s = 600;           // how long a stopped holder's values outlive it at most
   std::vector<std::string> unknown_fields;  // reported as warnings, not errors
 };
 

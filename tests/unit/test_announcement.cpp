@@ -37,9 +37,9 @@ TEST_CASE("announcements carry the DHT port when there is one") {
   REQUIRE(back);
   CHECK(back->dht_port == 4222);
   CHECK(parse_announcement(R"({"url":"http://a:1"})")->dht_port == 0);
-  for (const char* bad : {R"({"url":"http://a:1","dht_port":"4222"})",
-                          R"({"url":"http://a:1","dht_port":70000})",
-                          R"({"url":"http://a:1","dht_port":-1})"}) {
+  for (const char* bad :
+       {R"({"url":"http://a:1","dht_port":"4222"})", R"({"url":"http://a:1","dht_port":70000})",
+        R"({"url":"http://a:1","dht_port":-1})"}) {
     const auto r = parse_announcement(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().why.find("dht_port") != std::string::npos);

@@ -241,21 +241,19 @@ TEST_CASE("the DHT's keys: defaults, values, and mistakes named") {
   CHECK(d.dht_value_ttl_s == 600);
   const Config c = parse_config(
       base(dir.path, R"(,"dht":false,"dht_port":0,"dht_network":7,)"
-                       R"("dht_bootstrap":["10.0.0.2:4222","[::1]:4223"],"dht_value_ttl_s":5)"),
+                     R"("dht_bootstrap":["10.0.0.2:4222","[::1]:4223"],"dht_value_ttl_s":5)"),
       "p.json");
   CHECK_FALSE(c.dht);
   CHECK(c.dht_port == 0);
   CHECK(c.dht_network == 7);
   CHECK(c.dht_bootstrap == std::vector<std::string>{"10.0.0.2:4222", "[::1]:4223"});
   CHECK(c.dht_value_ttl_s == 5);
-  CHECK(error_of(base(dir.path, R"(,"dht_bootstrap":"a:1")")).find("array") !=
-        std::string::npos);
+  CHECK(error_of(base(dir.path, R"(,"dht_bootstrap":"a:1")")).find("array") != std::string::npos);
   CHECK(error_of(base(dir.path, R"(,"dht_bootstrap":["a"])")).find("'a' is not host:port") !=
         std::string::npos);
   CHECK(error_of(base(dir.path, R"(,"dht_bootstrap":["a:0"])")).find("host:port") !=
         std::string::npos);
-  CHECK(error_of(base(dir.path, R"(,"dht_network":0)")).find("dht_network") !=
-        std::string::npos);
+  CHECK(error_of(base(dir.path, R"(,"dht_network":0)")).find("dht_network") != std::string::npos);
   CHECK(error_of(base(dir.path, R"(,"dht_port":70000)")).find("dht_port") != std::string::npos);
   CHECK(error_of(base(dir.path, R"(,"dht_value_ttl_s":1)")).find("dht_value_ttl_s") !=
         std::string::npos);
