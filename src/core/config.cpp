@@ -1,10 +1,10 @@
-#include <cstdint>
 #include "core/config.hpp"
 
 #include <simdjson.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -83,8 +83,8 @@ class Reader {
   // An array of "host:port" strings.
   std::vector<std::string> host_ports(std::string_view field, od::value& v) const {
     if (type_of(field, v) != od::json_type::array)
-      fail(field, std::string("expected an array of \"host:port\", got ") +
-                      type_name(type_of(field, v)));
+      fail(field,
+           std::string("expected an array of \"host:port\", got ") + type_name(type_of(field, v)));
     od::array items;
     if (v.get_array().get(items)) fail(field, "is not a valid JSON array");
     std::vector<std::string> out;
@@ -92,9 +92,7 @@ class Reader {
       od::value e;
       if (item.get(e)) fail(field, "is not a valid JSON array");
       std::string s = string(field, e);
-      const auto url = parse_http_url("http://" + s);
-      if (!url || url->port == 0 || url->str() != "http://" + s)
-        fail(field, "'" + s + "' is not host:port");
+      if (const auto url = parse_host_port(s); !url) fail(field, url.error().why);
       out.push_back(std::move(s));
     }
     return out;

@@ -171,4 +171,12 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
   return out;
 }
 
+Result<HttpUrl> parse_host_port(std::string_view s) {
+  const std::string as_url = "http://" + std::string(s);
+  auto url = parse_http_url(as_url);
+  if (!url || url->port == 0 || url->str() != as_url)
+    return Problem{"'" + std::string(s) + "' is not host:port"};
+  return url;
+}
+
 }  // namespace p2p

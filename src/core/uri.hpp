@@ -40,6 +40,10 @@ struct HttpUrl {
 // Fails, saying why, when the URL is not http(s)://host[:port][/].
 Result<HttpUrl> parse_http_url(std::string_view url);
 
+// "host:port" exactly (a gRPC address, a DHT node): a host, a port 1..65535, nothing else;
+// as the URL http://host:port, or why it is not one.
+Result<HttpUrl> parse_host_port(std::string_view s);
+
 // 0.0.0.0, ::, [::]: an address to listen on, never one to connect to.
 bool is_wildcard_host(std::string_view host);
 

@@ -15,8 +15,8 @@ namespace {
 constexpr std::string_view kUrl = "u", kGrpc = "g", kName = "n", kSize = "s", kSha = "h";
 
 Result<void> check_grpc_address(const std::string& address) {
-  const auto url = parse_http_url("http://" + address);
-  if (!url || url->port == 0 || is_wildcard_host(url->host) || url->str() != "http://" + address)
+  const auto url = parse_host_port(address);
+  if (!url || is_wildcard_host(url->host))
     return Problem{"grpc address '" + address + "' is not host:port"};
   return {};
 }

@@ -104,8 +104,7 @@ void Peer::start_dht() {
   spdlog::info("DHT node listening on {} (network {})", host_port(cfg_.ip, dht_->port()),
                cfg_.dht_network);
   for (const auto& node : cfg_.dht_bootstrap) {
-    const auto url = parse_http_url("http://" + node);  // the config checked it is host:port
-    if (url) join_dht(url->host, url->port);
+    if (const auto url = parse_host_port(node)) join_dht(url->host, url->port);
   }
   search_.set_discovery(dht_.get());
   api_.set_dht(dht_->port(),

@@ -84,3 +84,12 @@ TEST_CASE("wildcard hosts are replaced by a reachable one") {
   CHECK(replace_wildcard_host("10.0.0.9:50052", "10.0.0.2") == "10.0.0.9:50052");
   CHECK(replace_wildcard_host("nonsense", "h") == "nonsense");
 }
+
+TEST_CASE("host:port exactly, as gRPC addresses and DHT nodes are given") {
+  CHECK(parse_host_port("10.0.0.2:4222")->port == 4222);
+  CHECK(parse_host_port("[::1]:50051")->host == "::1");
+  CHECK(parse_host_port("peer1:8001")->host == "peer1");
+  for (const char* bad : {"a", "a:0", "a:99999", ":5", "a:5/x", "a:5 ", "http://a:5", ""})
+    CHECK_MESSAGE(parse_host_port(bad).error().why.find("is not host:port") != std::string::npos,
+                  bad);
+}
