@@ -217,6 +217,14 @@ asio::awaitable<std::vector<HolderRecord>> DhtNode::find(std::string key, size_t
 size_t DhtNode::good_nodes() const { return runner_->getNodesStats(AF_INET).good_nodes; }
 size_t DhtNode::known_nodes() const { return runner_->getNodesStats(AF_INET).getKnownNodes(); }
 
+std::array<uint64_t, 5> DhtNode::messages(bool in) const {
+  const std::vector<unsigned> fresh = runner_->getNodeMessageStats(in);
+  std::lock_guard lock(mu_);
+  auto& total = messages_[in ? 1 : 0];
+  for (size_t i = 0; i < total.size() && i < fresh.size(); ++i) total[i] += fresh[i];
+  return total;
+}
+
 size_t DhtNode::published() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
@@ -256,6 +264,15 @@ void DhtNode::write_metrics(metrics::Exposition& e) const {
            puts_failed_.value());
   e.sample("p2p_dht_operations_total", {{"op", "withdraw"}, {"outcome", "ok"}},
            withdrawals_.value());
+  e.family("p2p_dht_messages_total", "counter",
+           "DHT UDP messages sent (out) and received (in), by type: what lookups, puts and "
+           "the routing table's upkeep cost");
+  for (const bool in : {false, true}) {
+    const auto counts = messages(in);
+    for (size_t i = 0; i < counts.size(); ++i)
+      e.sample("p2p_dht_messages_total",
+               {{"direction", in ? "in" : "out"}, {"type", kMessageTypes[i]}}, counts[i]);
+  }
   e.family("p2p_dht_get_duration_seconds", "histogram", "DHT lookups, until done or timed out");
   e.histogram("p2p_dht_get_duration_seconds", {}, get_seconds_);
   e.family("p2p_dht_bad_records_total", "counter", "DHT values that were not valid holders");

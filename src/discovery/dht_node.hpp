@@ -2,6 +2,7 @@
 // its callbacks only take a lock or hand results to the io_context, never block.
 #pragma once
 
+#include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
@@ -55,6 +56,11 @@ class DhtNode final : public Discovery {
   size_t published() const;
   size_t pending() const;
 
+  // UDP messages this node sent (in = false) or received since it started, by type, in
+  // OpenDHT's order: ping, find, get, listen, put.
+  static constexpr std::array<const char*, 5> kMessageTypes{"ping", "find", "get", "listen", "put"};
+  std::array<uint64_t, 5> messages(bool in) const;
+
   // Withdraws every value it can within `grace`, then shuts the node down.
   void stop(std::chrono::milliseconds grace);
 
@@ -85,6 +91,9 @@ class DhtNode final : public Discovery {
   bool pacing_ = false;
   bool stopped_ = false;
   uint64_t next_id_;
+
+  // OpenDHT's message counts reset when read: they are added up here (under mu_).
+  mutable std::array<std::array<uint64_t, 5>, 2> messages_{};
 
   metrics::Counter puts_ok_, puts_failed_, withdrawals_, bad_records_;
   metrics::DurationHistogram get_seconds_;

@@ -44,7 +44,7 @@ std::optional<FileEntry> FileIndex::stat_entry(const std::string& name) const {
   return e;
 }
 
-void FileIndex::rescan() {
+bool FileIndex::rescan() {
   std::vector<FileEntry> files;
   if (DIR* dir = ::opendir(folder_.c_str())) {
     while (const dirent* d = ::readdir(dir)) {
@@ -55,10 +55,17 @@ void FileIndex::rescan() {
   }
   std::lock_guard lock(writer_);
   const auto old = current_.load();
+  size_t kept = 0;
   for (auto& f : files)
-    if (const FileEntry* was = old->find(f.name); was && was->stamp() == f.stamp())
+    if (const FileEntry* was = old->find(f.name);
+        was && was->name == f.name && was->stamp() == f.stamp()) {
       f.manifest = was->manifest;
+      ++kept;
+    }
+  // A periodic rescan (no inotify) of an unchanged folder publishes nothing.
+  if (kept == files.size() && kept == old->files.size()) return false;
   publish(std::move(files), true);
+  return true;
 }
 
 void FileIndex::refresh(const std::vector<std::string>& names) {

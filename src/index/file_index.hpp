@@ -57,8 +57,9 @@ class FileIndex {
 
   const std::filesystem::path& folder() const { return folder_; }
 
-  // Reads the whole folder again.
-  void rescan();
+  // Reads the whole folder again; a new snapshot (and on_change) only when a file was
+  // added, removed or changed. True when one was.
+  bool rescan();
 
   // Re-reads the given names only (added, changed or gone).
   void refresh(const std::vector<std::string>& names);

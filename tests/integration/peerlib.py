@@ -29,7 +29,8 @@ _LISTEN = re.compile(r"(REST|gRPC) server listening on (\S+):(\d+)$")
 class Peer:
     """One p2p-peer process with its own temporary shared folder."""
 
-    def __init__(self, name="peer", files=None, extra=None, directory=None, as_nobody=False):
+    def __init__(self, name="peer", files=None, extra=None, directory=None, as_nobody=False,
+                 wrapper=()):
         self.tmp = tempfile.mkdtemp(prefix="p2p-it-")
         self.dir = directory or os.path.join(self.tmp, "share")
         os.makedirs(self.dir, exist_ok=True)
@@ -49,13 +50,14 @@ class Peer:
             json.dump(cfg, f)
         self.name = name
         self.as_nobody = as_nobody
+        self.wrapper = list(wrapper)  # a program the peer runs under (e.g. deny_syscall)
         self.lines = []
         self.proc = None
         self.rest_port = self.grpc_port = None
 
     def start(self, timeout=10):
         self.rest_port = self.grpc_port = None  # a restarted peer gets new ports
-        cmd = [PEER_BIN, "--config", self.config]
+        cmd = self.wrapper + [PEER_BIN, "--config", self.config]
         if self.as_nobody:
             # Root reads every file; as nobody, file permissions apply again.
             for d in (self.tmp, self.dir):

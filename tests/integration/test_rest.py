@@ -145,6 +145,22 @@ class RestApi(unittest.TestCase):
                 s.close()
 
 
+class WithoutInotify(unittest.TestCase):
+    def test_a_peer_without_an_inotify_instance_warns_once_and_rescans(self):
+        # As the 129th peer of one user on a host (fs.inotify.max_user_instances is 128).
+        deny = [os.environ["P2P_DENY_SYSCALL"], "inotify_init1", "EMFILE"]
+        with Peer("Polling", files={"before.txt": "1"}, wrapper=deny) as peer:
+            self.assertEqual(sorted(f["name"] for f in peer.get("/listado")[1]), ["before.txt"])
+            peer.write("later.txt", "22")
+            self.assertTrue(wait_until(lambda: "later.txt" in listed(peer), timeout=30))
+            os.remove(os.path.join(peer.dir, "before.txt"))
+            self.assertTrue(wait_until(lambda: "before.txt" not in listed(peer), timeout=30))
+            warnings = [l for l in peer.lines if "Cannot watch" in l]
+            self.assertEqual(len(warnings), 1, warnings)
+            self.assertIn("inotify_init1: Too many open files", warnings[0])
+            self.assertIn("rescanning it every 2 s", warnings[0])
+
+
 class LargeListing(unittest.TestCase):
     """A listing past SharedBody::kSendfileMin goes out by sendfile: pipelined with other
     responses it must still arrive whole, in order, with the length it announced."""
@@ -208,7 +224,7 @@ class Startup(unittest.TestCase):
         # log says why, instead of a healthy-looking peer whose every transfer fails.
         with tempfile.TemporaryDirectory() as share:
             code, err = self.run_peer({"ip": "127.0.0.1", "rest_port": 0, "grpc_port": 0, "directory": share},
-                                      wrapper=[os.environ["P2P_DENY_IO_URING"]])
+                                      wrapper=[os.environ["P2P_DENY_SYSCALL"], "io_uring_setup", "EPERM"])
         self.assertEqual(code, 1, err)
         self.assertIn("io_uring is not available (Operation not permitted)", err)
         self.assertNotIn("listening", err)

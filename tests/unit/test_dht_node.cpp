@@ -90,6 +90,13 @@ TEST_CASE("a published file is found by name and by content from another node") 
   CHECK(eventually([&] { return net.find(*net.b, sha256_key_string(sha)).size() == 1; }, 15s));
   CHECK(eventually([&] { return net.find(*net.c, name_key_string("dos.txt")).size() == 1; }, 15s));
   CHECK(net.find(*net.c, name_key_string("tres.txt")).empty());
+  // Those lookups cost messages, counted from the start (OpenDHT's own counts reset when
+  // read; ours add up).
+  const auto sent = net.c->messages(false);
+  CHECK(sent[1] + sent[2] > 0);  // find, get
+  const auto again = net.c->messages(false);
+  for (size_t i = 0; i < sent.size(); ++i) CHECK(again[i] >= sent[i]);
+  CHECK(net.a->messages(true)[2] + net.b->messages(true)[2] > 0);  // the gets c sent
 }
 
 TEST_CASE("holders of one name from several peers are gathered, at most as many as asked") {

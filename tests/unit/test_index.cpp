@@ -116,6 +116,25 @@ TEST_CASE("an old snapshot stays valid while the index changes") {
   CHECK_FALSE(index.snapshot()->find("keep.txt"));
 }
 
+TEST_CASE(
+    "a rescan of an unchanged folder publishes nothing; a change, an addition or a removal does") {
+  TempDir d;
+  d.write("a.txt", "abc");
+  FileIndex index(d.path);
+  CHECK(index.rescan());
+  const auto first = index.snapshot();
+  CHECK_FALSE(index.rescan());
+  CHECK(index.snapshot() == first);
+  d.write("a.txt", "abcd");
+  CHECK(index.rescan());
+  d.write("b.txt", "");
+  CHECK(index.rescan());
+  fs::remove(d.path / "a.txt");
+  CHECK(index.rescan());
+  CHECK(index.snapshot()->files.size() == 1);
+  CHECK_FALSE(index.rescan());
+}
+
 TEST_CASE("the watcher sees a created file") {
   TempDir d;
   FileIndex index(d.path);
