@@ -25,7 +25,7 @@ const FileEntry* IndexSnapshot::find_sha256(const Sha256& d) const {
 }
 
 FileIndex::FileIndex(std::filesystem::path folder) : folder_(std::move(folder)) {
-  current_.store(std::make_shared<const IndexSnapshot>());
+  current_ = std::make_shared<const IndexSnapshot>();
 }
 
 std::optional<FileEntry> FileIndex::stat_entry(const std::string& name) const {
@@ -54,7 +54,7 @@ bool FileIndex::rescan() {
     ::closedir(dir);
   }
   std::lock_guard lock(writer_);
-  const auto old = current_.load();
+  const auto old = snapshot();
   size_t kept = 0;
   for (auto& f : files)
     if (const FileEntry* was = old->find(f.name);
@@ -70,7 +70,7 @@ bool FileIndex::rescan() {
 
 void FileIndex::refresh(const std::vector<std::string>& names) {
   std::lock_guard lock(writer_);
-  const auto old = current_.load();
+  const auto old = snapshot();
   std::map<std::string, std::optional<FileEntry>> changes;
   for (const auto& n : names) changes.emplace(n, std::nullopt);
   for (auto& [n, e] : changes) e = stat_entry(n);
@@ -96,7 +96,7 @@ void FileIndex::refresh(const std::vector<std::string>& names) {
 void FileIndex::set_manifests(const std::vector<HashedFile>& hashed) {
   if (hashed.empty()) return;
   std::lock_guard lock(writer_);
-  std::vector<FileEntry> files = current_.load()->files;
+  std::vector<FileEntry> files = snapshot()->files;
   std::unordered_map<std::string_view, const HashedFile*> by_name;
   for (const auto& h : hashed) by_name[h.name] = &h;
   for (auto& f : files)
@@ -117,12 +117,17 @@ void FileIndex::publish(std::vector<FileEntry> files, bool changed) {
     snap->total_bytes += snap->files[i].size;
     if (!snap->files[i].manifest) ++snap->unhashed;
   }
-  current_.store(std::move(snap));
+  std::shared_ptr<const IndexSnapshot> old = std::move(snap);
+  {
+    std::lock_guard lock(current_mu_);
+    current_.swap(old);
+  }
+  old.reset();  // the previous snapshot, if no reader holds it, freed outside the lock
   if (changed && on_change_) on_change_();
 }
 
 std::optional<FileEntry> FileIndex::find(std::string_view name) const {
-  const auto snap = current_.load();
+  const auto snap = snapshot();
   if (const FileEntry* e = snap->find(name)) return *e;
   return std::nullopt;
 }

@@ -1,11 +1,10 @@
 // FileIndex: the shared folder's regular files as an in-memory map, safe for concurrent
 // readers. Writers (the folder watcher, a finished upload, the hasher) publish a new
-// immutable snapshot; readers take the current one without blocking each other. An entry
-// carries its manifest (sha256 and pieces) once the file is hashed; a change to the file
-// (another stamp) drops it.
+// immutable snapshot; readers copy the current one's pointer (under a lock held for that
+// alone) and never wait for a writer's work. An entry carries its manifest (sha256 and
+// pieces) once the file is hashed; a change to the file (another stamp) drops it.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -65,7 +64,10 @@ class FileIndex {
   void refresh(const std::vector<std::string>& names);
   void refresh(const std::string& name) { refresh(std::vector<std::string>{name}); }
 
-  std::shared_ptr<const IndexSnapshot> snapshot() const { return current_.load(); }
+  std::shared_ptr<const IndexSnapshot> snapshot() const {
+    std::lock_guard lock(current_mu_);
+    return current_;
+  }
 
   // Attaches manifests to the entries they were computed for; one whose file changed since
   // (another stamp) is ignored. One snapshot for the whole batch.
@@ -86,7 +88,12 @@ class FileIndex {
 
   std::filesystem::path folder_;
   std::mutex writer_;
-  std::atomic<std::shared_ptr<const IndexSnapshot>> current_;
+  // A plain mutex around the pointer, not std::atomic<std::shared_ptr>: libstdc++ 12's
+  // lock bit is invisible to ThreadSanitizer, whose (suppressed) report of it ran inside
+  // the writer's critical section while every reader spun, stalling REST for seconds.
+  // Held only to copy or swap the pointer.
+  mutable std::mutex current_mu_;
+  std::shared_ptr<const IndexSnapshot> current_;
   std::function<void()> on_change_;
 };
 
