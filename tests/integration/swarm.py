@@ -1,0 +1,188 @@
+"""A swarm of real peers on loopback, grown from the original's topology: each peer has a
+random titular and suplente among the peers started before it and one unique file; every
+peer searches files held elsewhere, with the DHT on and off; then a fifth of the peers are
+killed and the living peers' files are searched again. scripts/swarm runs it from the
+command line; test_swarm.py runs a small one in the suite."""
+import os
+import random
+import re
+import resource
+import signal
+import statistics
+import sys
+import time
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(__file__))
+from peerlib import Peer, wait_until  # noqa: E402
+
+INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
+# What every swarm peer gets: one io thread (300 peers share 2 cores), the original's ttl,
+# a deadline a search on a loaded host keeps within.
+PEER_CONFIG = {"threads": 1, "ttl": 3, "timeout_ms": 2000}
+MESSAGE = re.compile(r'^p2p_dht_messages_total\{direction="out",type="(find|get)"\} (\S+)$', re.M)
+
+
+def raise_limits(n, say=print):
+    """Room for n peers: file descriptors for ourselves, and inotify instances (one per
+    peer; 128 per user by default) when we may raise them. A peer beyond the inotify limit
+    still runs, rescanning its folder every 2 s."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, 16 * n + 256))
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    try:
+        with open(INOTIFY_LIMIT) as f:
+            limit = int(f.read())
+    except OSError:
+        return
+    if limit >= n + 16:
+        return
+    if os.geteuid() == 0:
+        with open(INOTIFY_LIMIT, "w") as f:
+            f.write(str(n + 64))
+        say(f"swarm: raised fs.inotify.max_user_instances from {limit} to {n + 64} (as root)")
+    else:
+        say(f"swarm: fs.inotify.max_user_instances is {limit}: peers beyond it rescan their "
+            "folders every 2 s instead of watching them (run as root to raise it)")
+
+
+def metrics_text(peer):
+    with urllib.request.urlopen(peer.url + "/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def rss_kb(peer):
+    try:
+        with open(f"/proc/{peer.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def dht_lookup_messages(peers):
+    """Find and get messages the living peers' DHT nodes have sent so far."""
+    total = 0.0
+    for p in peers:
+        try:
+            text = metrics_text(p)
+        except OSError:
+            continue
+        total += sum(float(v) for _, v in MESSAGE.findall(text))
+    return total
+
+
+class Swarm:
+    def __init__(self, n, dht, seed=1, say=print):
+        self.n, self.dht, self.rng, self.say = n, dht, random.Random(seed), say
+        self.peers, self.alive = [], []
+
+    def start(self):
+        extra_dht = {"dht": True, "dht_port": 0} if self.dht else {"dht": False}
+        for i in range(self.n):
+            cfg = dict(PEER_CONFIG, **extra_dht)
+            earlier = self.peers[:i]
+            if earlier:
+                cfg["peer_titular"] = self.rng.choice(earlier).url
+            if len(earlier) > 1:
+                cfg["peer_suplente"] = self.rng.choice(earlier).url
+            files = {f"swarm-{i:04d}.txt": f"held by peer {i} only\n" * 20}
+            self.peers.append(Peer(f"S{i:04d}", files=files, extra=cfg).start(timeout=60))
+        self.alive = list(self.peers)
+        if self.dht:
+            # Every file published under its name (and, once hashed, its sha256).
+            wait_until(lambda: all(self.published(p) >= 2 for p in self.peers),
+                       timeout=60 + self.n * 0.5, step=0.5)
+
+    @staticmethod
+    def published(peer):
+        try:
+            text = metrics_text(peer)
+        except OSError:
+            return 0
+        m = re.search(r"^p2p_dht_published_values (\S+)$", text, re.M)
+        return float(m.group(1)) if m else 0
+
+    def file_of(self, peer):
+        return f"swarm-{self.peers.index(peer):04d}.txt"
+
+    def search_round(self, k, concurrency=8):
+        """Every living peer searches k files held by other living peers."""
+        jobs = []
+        for asker in self.alive:
+            others = [p for p in self.alive if p is not asker]
+            for holder in self.rng.sample(others, min(k, len(others))):
+                jobs.append((asker, self.file_of(holder)))
+        before = dht_lookup_messages(self.alive) if self.dht else 0
+
+        def one(job):
+            asker, name = job
+            t0 = time.monotonic()
+            try:
+                status, body = asker.get("/buscar?archivo=" + urllib.parse.quote(name), timeout=15)
+                found = status == 200 and bool(body.get("present"))
+            except OSError:
+                found = False
+            return found, (time.monotonic() - t0) * 1000
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(one, jobs))
+        after = dht_lookup_messages(self.alive) if self.dht else 0
+        ms = sorted(t for _, t in results)
+        return {
+            "searches": len(results),
+            "found_pct": 100.0 * sum(f for f, _ in results) / max(1, len(results)),
+            "p50_ms": statistics.median(ms) if ms else 0,
+            "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0,
+            "dht_msgs_per_search": (after - before) / max(1, len(results)) if self.dht else None,
+            "rss_mb_median": statistics.median(rss_kb(p) for p in self.alive) / 1024,
+            "rss_mb_max": max(rss_kb(p) for p in self.alive) / 1024,
+        }
+
+    def kill(self, fraction):
+        victims = self.rng.sample(self.alive, int(len(self.alive) * fraction))
+        for p in victims:
+            p.proc.send_signal(signal.SIGKILL)
+            p.proc.wait(timeout=10)
+        self.alive = [p for p in self.alive if p not in victims]
+        return len(victims)
+
+    def close(self):
+        for p in self.peers:
+            p.cleanup()
+
+
+def run(n, k, kill_fraction, modes, seed=1, say=print):
+    """{mode: {"before": stats, "after_kill": stats}} for each of modes ("dht", "walk")."""
+    raise_limits(n, say)
+    out = {}
+    for mode in modes:
+        swarm = Swarm(n, dht=(mode == "dht"), seed=seed, say=say)
+        try:
+            say(f"swarm: starting {n} peers ({mode})")
+            swarm.start()
+            before = swarm.search_round(k)
+            killed = swarm.kill(kill_fraction)
+            say(f"swarm: killed {killed} peers ({mode})")
+            after = swarm.search_round(k)
+            out[mode] = {"before": before, "after_kill": after}
+        finally:
+            swarm.close()
+    return out
+
+
+def table(n, results):
+    lines = [f"swarm of {n} peers on loopback",
+             "  mode  phase        searches  found %   p50 ms   p99 ms  DHT msgs/search  RSS MB med/max"]
+    for mode, phases in results.items():
+        for phase, s in phases.items():
+            msgs = "n/a" if s["dht_msgs_per_search"] is None else f"{s['dht_msgs_per_search']:.1f}"
+            lines.append(f"  {mode:5} {phase:11} {s['searches']:9} {s['found_pct']:8.1f} "
+                         f"{s['p50_ms']:8.1f} {s['p99_ms']:8.1f} {msgs:>16}  "
+                         f"{s['rss_mb_median']:.1f}/{s['rss_mb_max']:.1f}")
+    return "\n".join(lines)
