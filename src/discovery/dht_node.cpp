@@ -217,7 +217,7 @@ asio::awaitable<std::vector<HolderRecord>> DhtNode::find(std::string key, size_t
 size_t DhtNode::good_nodes() const { return runner_->getNodesStats(AF_INET).good_nodes; }
 size_t DhtNode::known_nodes() const { return runner_->getNodesStats(AF_INET).getKnownNodes(); }
 
-std::array<uint64_t, 5> DhtNode::messages(bool in) const {
+DhtNode::MessageCounts DhtNode::messages(bool in) const {
   const std::vector<unsigned> fresh = runner_->getNodeMessageStats(in);
   std::lock_guard lock(mu_);
   auto& total = messages_[in ? 1 : 0];

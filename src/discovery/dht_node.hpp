@@ -59,7 +59,8 @@ class DhtNode final : public Discovery {
   // UDP messages this node sent (in = false) or received since it started, by type, in
   // OpenDHT's order: ping, find, get, listen, put.
   static constexpr std::array<const char*, 5> kMessageTypes{"ping", "find", "get", "listen", "put"};
-  std::array<uint64_t, 5> messages(bool in) const;
+  using MessageCounts = std::array<uint64_t, kMessageTypes.size()>;
+  MessageCounts messages(bool in) const;
 
   // Withdraws every value it can within `grace`, then shuts the node down.
   void stop(std::chrono::milliseconds grace);
@@ -93,7 +94,7 @@ class DhtNode final : public Discovery {
   uint64_t next_id_;
 
   // OpenDHT's message counts reset when read: they are added up here (under mu_).
-  mutable std::array<std::array<uint64_t, 5>, 2> messages_{};
+  mutable std::array<MessageCounts, 2> messages_{};
 
   metrics::Counter puts_ok_, puts_failed_, withdrawals_, bad_records_;
   metrics::DurationHistogram get_seconds_;

@@ -24,6 +24,13 @@ const FileEntry* IndexSnapshot::find_sha256(const Sha256& d) const {
   return nullptr;
 }
 
+namespace {
+
+// The snapshot's order.
+bool name_order(const FileEntry& a, const FileEntry& b) { return a.name < b.name; }
+
+}  // namespace
+
 FileIndex::FileIndex(std::filesystem::path folder) : folder_(std::move(folder)) {
   current_ = std::make_shared<const IndexSnapshot>();
 }
@@ -53,17 +60,18 @@ bool FileIndex::rescan() {
     }
     ::closedir(dir);
   }
+  std::sort(files.begin(), files.end(), name_order);
   std::lock_guard lock(writer_);
   const auto old = snapshot();
-  size_t kept = 0;
-  for (auto& f : files)
-    if (const FileEntry* was = old->find(f.name);
-        was && was->name == f.name && was->stamp() == f.stamp()) {
-      f.manifest = was->manifest;
-      ++kept;
-    }
   // A periodic rescan (no inotify) of an unchanged folder publishes nothing.
-  if (kept == files.size() && kept == old->files.size()) return false;
+  if (std::equal(files.begin(), files.end(), old->files.begin(), old->files.end(),
+                 [](const FileEntry& a, const FileEntry& b) {
+                   return a.name == b.name && a.stamp() == b.stamp();
+                 }))
+    return false;
+  for (auto& f : files)
+    if (const FileEntry* was = old->find(f.name); was && was->stamp() == f.stamp())
+      f.manifest = was->manifest;
   publish(std::move(files), true);
   return true;
 }
@@ -107,8 +115,7 @@ void FileIndex::set_manifests(const std::vector<HashedFile>& hashed) {
 
 void FileIndex::publish(std::vector<FileEntry> files, bool changed) {
   auto snap = std::make_shared<IndexSnapshot>();
-  std::sort(files.begin(), files.end(),
-            [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
+  std::sort(files.begin(), files.end(), name_order);
   snap->files = std::move(files);
   snap->keys.reserve(snap->files.size());
   for (size_t i = 0; i < snap->files.size(); ++i) {

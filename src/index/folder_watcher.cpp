@@ -96,7 +96,8 @@ FolderWatcher::FolderWatcher(asio::any_io_executor ex, FileIndex& index)
 }
 
 void FolderWatcher::start() {
-  asio::co_spawn(fd_.get_executor(), polling() ? poll() : run(), asio::detached);
+  // fd_ is open unless inotify had no instance or watch left.
+  asio::co_spawn(fd_.get_executor(), fd_.is_open() ? run() : poll(), asio::detached);
 }
 
 void FolderWatcher::stop() {

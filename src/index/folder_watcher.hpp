@@ -31,8 +31,6 @@ class FolderWatcher {
   // How often the folder is rescanned when inotify is not available.
   static constexpr std::chrono::seconds kPollEvery{2};
 
-  bool polling() const { return !fd_.is_open(); }
-
  private:
   asio::awaitable<void> run();
   asio::awaitable<void> poll();

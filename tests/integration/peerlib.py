@@ -155,6 +155,18 @@ def wait_listed(peer, *names, timeout=10):
     return wait_until(lambda: set(names) <= listed(peer), timeout=timeout)
 
 
+def rss_kb(pid):
+    """The resident set of process `pid` in kB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def metric(peer, series):
     """The value of one series (name and labels, as /metrics prints them) of the peer's metrics."""
     with urllib.request.urlopen(peer.url + "/metrics", timeout=5) as r:

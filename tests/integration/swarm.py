@@ -5,24 +5,21 @@ killed and the living peers' files are searched again. scripts/swarm runs it fro
 command line; test_swarm.py runs a small one in the suite."""
 import os
 import random
-import re
 import resource
 import signal
 import statistics
 import sys
 import time
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, wait_until  # noqa: E402
+from peerlib import Peer, metric, rss_kb, wait_until  # noqa: E402
 
 INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
 # What every swarm peer gets: one io thread (300 peers share 2 cores), the original's ttl,
 # a deadline a search on a loaded host keeps within.
 PEER_CONFIG = {"threads": 1, "ttl": 3, "timeout_ms": 2000}
-MESSAGE = re.compile(r'^p2p_dht_messages_total\{direction="out",type="(find|get)"\} (\S+)$', re.M)
 
 
 def raise_limits(n, say=print):
@@ -49,37 +46,21 @@ def raise_limits(n, say=print):
             "folders every 2 s instead of watching them (run as root to raise it)")
 
 
-def metrics_text(peer):
-    with urllib.request.urlopen(peer.url + "/metrics", timeout=10) as r:
-        return r.read().decode()
-
-
-def rss_kb(peer):
-    try:
-        with open(f"/proc/{peer.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def dht_lookup_messages(peers):
     """Find and get messages the living peers' DHT nodes have sent so far."""
     total = 0.0
     for p in peers:
         try:
-            text = metrics_text(p)
+            total += sum(metric(p, f'p2p_dht_messages_total{{direction="out",type="{t}"}}')
+                         for t in ("find", "get"))
         except OSError:
             continue
-        total += sum(float(v) for _, v in MESSAGE.findall(text))
     return total
 
 
 class Swarm:
-    def __init__(self, n, dht, seed=1, say=print):
-        self.n, self.dht, self.rng, self.say = n, dht, random.Random(seed), say
+    def __init__(self, n, dht, seed=1):
+        self.n, self.dht, self.rng = n, dht, random.Random(seed)
         self.peers, self.alive = [], []
 
     def start(self):
@@ -102,11 +83,9 @@ class Swarm:
     @staticmethod
     def published(peer):
         try:
-            text = metrics_text(peer)
+            return metric(peer, "p2p_dht_published_values")
         except OSError:
             return 0
-        m = re.search(r"^p2p_dht_published_values (\S+)$", text, re.M)
-        return float(m.group(1)) if m else 0
 
     def file_of(self, peer):
         return f"swarm-{self.peers.index(peer):04d}.txt"
@@ -140,8 +119,8 @@ class Swarm:
             "p50_ms": statistics.median(ms) if ms else 0,
             "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0,
             "dht_msgs_per_search": (after - before) / max(1, len(results)) if self.dht else None,
-            "rss_mb_median": statistics.median(rss_kb(p) for p in self.alive) / 1024,
-            "rss_mb_max": max(rss_kb(p) for p in self.alive) / 1024,
+            "rss_mb_median": statistics.median(rss_kb(p.proc.pid) for p in self.alive) / 1024,
+            "rss_mb_max": max(rss_kb(p.proc.pid) for p in self.alive) / 1024,
         }
 
     def kill(self, fraction):
@@ -162,7 +141,7 @@ def run(n, k, kill_fraction, modes, seed=1, say=print):
     raise_limits(n, say)
     out = {}
     for mode in modes:
-        swarm = Swarm(n, dht=(mode == "dht"), seed=seed, say=say)
+        swarm = Swarm(n, dht=(mode == "dht"), seed=seed)
         try:
             say(f"swarm: starting {n} peers ({mode})")
             swarm.start()

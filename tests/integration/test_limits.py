@@ -12,16 +12,8 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, wait_log, wait_until  # noqa: E402
+from peerlib import Peer, rss_kb, wait_log, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def sparse(path, size):
