@@ -180,20 +180,24 @@ void DhtNode::run_op(const Op& op) {
       dht::time_point::max(), true);
 }
 
-asio::awaitable<std::vector<HolderRecord>> DhtNode::find(std::string key, size_t max,
-                                                         std::chrono::milliseconds timeout) {
+asio::awaitable<Discovery::Found> DhtNode::find(std::string key, size_t max,
+                                                std::chrono::milliseconds timeout, Accept accept) {
   struct Lookup {
     std::mutex mu;
-    std::vector<HolderRecord> found;
+    Accept accept;  // dropped when find returns: what it refers to may not outlive the call
+    Found found;
     std::set<std::string> addresses;
   };
   auto lookup = std::make_shared<Lookup>();
+  lookup->accept = std::move(accept);
   auto signal = std::make_shared<OpSignal>(co_await asio::this_coro::executor);
   const auto start = Clock::now();
   runner_->get(
       dht::InfoHash::get(key),
-      [this, lookup, max](const std::vector<std::shared_ptr<dht::Value>>& values) {
+      [this, lookup, signal, max](const std::vector<std::shared_ptr<dht::Value>>& values) {
         std::lock_guard lock(lookup->mu);
+        auto& found = lookup->found;
+        if (!lookup->accept) return false;  // find has returned
         for (const auto& v : values) {
           auto r = decode_record(
               std::string_view(reinterpret_cast<const char*>(v->data.data()), v->data.size()));
@@ -201,17 +205,27 @@ asio::awaitable<std::vector<HolderRecord>> DhtNode::find(std::string key, size_t
             bad_records_.add();
             continue;
           }
-          if (lookup->found.size() < max && lookup->addresses.insert(r->grpc_address).second)
-            lookup->found.push_back(std::move(*r));
+          if (found.holders.size() >= max || !lookup->addresses.insert(r->grpc_address).second)
+            continue;
+          if (!lookup->accept(*r)) {
+            ++found.refused;
+            continue;
+          }
+          found.holders.push_back(std::move(*r));
         }
-        return lookup->found.size() < max;  // false: enough, the search may stop
+        if (found.holders.size() < max) return true;
+        // Enough: the caller goes on now, not when the lookup has heard from every node it
+        // asked (after a churn, dead ones take seconds to time out).
+        signal->notify(true);
+        return false;
       },
       [signal](bool) { signal->notify(true); }, dht::Value::TypeFilter(kHolderType));
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
   co_await (signal->wait() || timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
   get_seconds_.record(Clock::now() - start);
   std::lock_guard lock(lookup->mu);
-  co_return lookup->found;
+  lookup->accept = nullptr;
+  co_return std::move(lookup->found);
 }
 
 size_t DhtNode::good_nodes() const { return runner_->getNodesStats(AF_INET).good_nodes; }

@@ -45,8 +45,8 @@ class DhtNode final : public Discovery {
   void bootstrap(const std::string& host, uint16_t port);
 
   void publish(std::vector<HolderRecord> files) override;
-  asio::awaitable<std::vector<HolderRecord>> find(std::string key, size_t max,
-                                                  std::chrono::milliseconds timeout) override;
+  asio::awaitable<Found> find(std::string key, size_t max, std::chrono::milliseconds timeout,
+                              Accept accept) override;
   void write_metrics(metrics::Exposition& e) const override;
 
   // Nodes in the routing table: that answered us lately (good), or all we know of.

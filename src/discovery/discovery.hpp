@@ -5,6 +5,7 @@
 
 #include <asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,20 @@ class Discovery {
   // (or changed) withdrawn; the work is paced, never all at once. From any thread.
   virtual void publish(std::vector<HolderRecord> files) = 0;
 
-  // Holders published under `key` (name_key_string or sha256_key_string): at most `max`,
-  // distinct by gRPC address, as many as arrive within `timeout`. Values that are not valid
-  // records are skipped and counted. Runs on the caller's executor.
-  virtual asio::awaitable<std::vector<HolderRecord>> find(std::string key, size_t max,
-                                                          std::chrono::milliseconds timeout) = 0;
+  // Which holders a lookup keeps. Called on any thread (the DHT's own) until find returns:
+  // it must not block. Required.
+  using Accept = std::function<bool(const HolderRecord&)>;
+  struct Found {
+    std::vector<HolderRecord> holders;  // accepted, distinct by gRPC address
+    size_t refused = 0;                 // valid records that `accept` refused
+  };
+
+  // Holders published under `key` (name_key_string or sha256_key_string) that `accept`
+  // keeps: the lookup ends as soon as `max` are kept, or when the network has no more, or
+  // at `timeout`, whichever comes first. Values that are not valid records are skipped and
+  // counted. Runs on the caller's executor.
+  virtual asio::awaitable<Found> find(std::string key, size_t max,
+                                      std::chrono::milliseconds timeout, Accept accept) = 0;
 
   virtual void write_metrics(metrics::Exposition& e) const = 0;
 };

@@ -167,18 +167,18 @@ asio::awaitable<void> DistributedSearch::ask_directory(const SearchQuery& q,
   // Half of what is left at most, so that the neighbours still get their turn.
   const auto timeout = std::max(ms_between(start, deadline) / 2, milliseconds(1));
   const std::string key = q.name.empty() ? sha256_key_string(q.sha256) : name_key_string(q.name);
-  const auto records = co_await discovery_->find(key, want + 1 + q.exclude.size(), timeout);
-  SearchReply from_dht;
-  size_t skipped = 0;
-  for (const HolderRecord& r : records) {
+  // A holder is a claim: well-formed, not this peer, not excluded, of q's content, and not
+  // known down. Checked as the values arrive, so that the lookup ends at the first it needs.
+  auto usable = [&peers = peers_, local_grpc_address, exclude = q.exclude, sha256 = q.sha256,
+                 start](const HolderRecord& r) {
     const auto url = parse_http_url(r.url);
-    const bool usable =
-        url && r.grpc_address != local_grpc_address && !excluded(q.exclude, r.grpc_address) &&
-        (q.sha256.empty() || r.sha256 == q.sha256) && !peers_.known_down(*url, start);
-    if (!usable) {
-      ++skipped;
-      continue;
-    }
+    return url && r.grpc_address != local_grpc_address && !excluded(exclude, r.grpc_address) &&
+           (sha256.empty() || r.sha256 == sha256) && !peers.known_down(*url, start);
+  };
+  const size_t needed = want > found.holders.size() ? want - found.holders.size() : 1;
+  const auto records = co_await discovery_->find(key, needed, timeout, std::move(usable));
+  SearchReply from_dht;
+  for (const HolderRecord& r : records.holders) {
     if (!from_dht.present) {
       from_dht.present = true;
       from_dht.grpc_address = r.grpc_address;
@@ -193,8 +193,8 @@ asio::awaitable<void> DistributedSearch::ask_directory(const SearchQuery& q,
   if (from_dht.present && (q.holders || !found.present))
     add_holders(found, std::move(from_dht), want);
   spdlog::info("Search {} [qid {}]: the DHT named {} holders ({} usable, {} skipped) in {} ms",
-               asked_for(q), q.qid, records.size(),
-               q.holders ? found.holders.size() - before : (found.present ? 1 : 0), skipped,
+               asked_for(q), q.qid, records.holders.size() + records.refused,
+               q.holders ? found.holders.size() - before : (found.present ? 1 : 0), records.refused,
                ms_between(start, now_()).count());
 }
 

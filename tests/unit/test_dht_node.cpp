@@ -67,7 +67,8 @@ struct Net {
   }
 
   std::vector<HolderRecord> find(DhtNode& n, const std::string& key, size_t max = 8) {
-    return asio::co_spawn(io, n.find(key, max, 2000ms), asio::use_future).get();
+    auto any = [](const HolderRecord&) { return true; };
+    return asio::co_spawn(io, n.find(key, max, 2000ms, any), asio::use_future).get().holders;
   }
 };
 

@@ -612,23 +612,31 @@ struct FakeDirectory : Discovery {
   std::map<std::string, std::vector<HolderRecord>> records;
   Clock::duration takes{};
   std::vector<std::pair<std::string, std::chrono::milliseconds>> asked;  // key, timeout
+  std::vector<size_t> wanted;                                            // max of each find
 
   explicit FakeDirectory(Sim& s) : sim(s) { sim.search->set_discovery(this); }
   void publish(std::vector<HolderRecord>) override {}
   void write_metrics(metrics::Exposition&) const override {}
-  asio::awaitable<std::vector<HolderRecord>> find(std::string key, size_t max,
-                                                  std::chrono::milliseconds timeout) override {
+  asio::awaitable<Found> find(std::string key, size_t max, std::chrono::milliseconds timeout,
+                              Accept accept) override {
     asked.emplace_back(key, timeout);
+    wanted.push_back(max);
     if (takes > Clock::duration::zero()) {
       asio::steady_timer timer(co_await asio::this_coro::executor, Clock::time_point::max());
       bool due = false;
       sim.waiting.push_back({sim.now + std::min<Clock::duration>(takes, timeout), &timer, &due});
       co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       std::erase_if(sim.waiting, [&](const Sim::Waiting& w) { return w.timer == &timer; });
-      if (takes > timeout) co_return std::vector<HolderRecord>{};
+      if (takes > timeout) co_return Found{};
     }
-    auto found = records[key];
-    if (found.size() > max) found.resize(max);
+    Found found;
+    for (const auto& r : records[key]) {
+      if (found.holders.size() == max) break;
+      if (accept(r))
+        found.holders.push_back(r);
+      else
+        ++found.refused;
+    }
     co_return found;
   }
 };
@@ -653,6 +661,7 @@ TEST_CASE("dht: a holder the DHT names answers the search; the neighbours are no
   CHECK(sim.asked.empty());
   REQUIRE(dht.asked.size() == 1);
   CHECK(dht.asked[0].second == 500ms);  // half the budget: the walk keeps the rest
+  CHECK(dht.wanted[0] == 1u);           // the lookup may end at the first usable holder
   metrics::Exposition e;
   sim.search->write_metrics(e);
   CHECK(e.text().find("p2p_searches_total{outcome=\"dht\"} 1\n") != std::string::npos);
@@ -702,6 +711,7 @@ TEST_CASE("dht: by content, the content's key; with holders=N, local first, then
   CHECK(both.reply.holders[0].grpc_address == kLocal);
   CHECK(both.source == SearchOutcome::Source::local);
   CHECK(both.reply.holders[2].grpc_address == "10.0.2.2:50051");
+  CHECK(dht.wanted.back() == 2u);  // three wanted, one here
 }
 
 TEST_CASE("dht: a DHT that does not answer costs half the budget; the walk has the rest") {
