@@ -27,6 +27,7 @@
 #include "bare_grpc.hpp"
 #include "ceilings.hpp"
 #include "content.hpp"
+#include "swarm.hpp"
 #include "core/config.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
@@ -57,6 +58,7 @@ struct Plan {
   int failover_next;   // queries after the first
   int metrics_rounds;  // /buscar with and without a /metrics scraper, alternated
   ContentPlan content;
+  SwarmPlan swarm;
 };
 
 Plan make_plan(bool quick) {
@@ -71,7 +73,8 @@ Plan make_plan(bool quick) {
             128 * kMiB,
             5,
             1,
-            {256 * kMiB, 1, 1000, 64 * kMiB, 1, 100'000'000}};
+            {256 * kMiB, 1, 1000, 64 * kMiB, 1, 100'000'000},
+            {12, 2}};
   return {false,
           {1, 10, 50, 100, 1000},
           milliseconds(3000),
@@ -82,7 +85,8 @@ Plan make_plan(bool quick) {
           1024 * kMiB,
           20,
           5,
-          {1024 * kMiB, 3, 10000, 1024 * kMiB, 3, 100'000'000}};
+          {1024 * kMiB, 3, 10000, 1024 * kMiB, 3, 100'000'000},
+          {300, 2}};
 }
 
 // GET /buscar through `url`, timed.
@@ -97,13 +101,15 @@ double timed_search(const HttpUrl& url, const std::string& name, bool& present) 
 
 class Bench {
  public:
-  Bench(Plan plan, fs::path peer_bin, fs::path bare_bin, fs::path work)
+  Bench(Plan plan, fs::path peer_bin, fs::path bare_bin, fs::path swarm_script, fs::path work)
       : plan_(std::move(plan)),
         bin_(std::move(peer_bin)),
         bare_bin_(std::move(bare_bin)),
+        swarm_script_(std::move(swarm_script)),
         work_(std::move(work)) {}
 
-  // Every phase, or only the one named (rest, transfers with memory, failover, content).
+  // Every phase, or only the one named (rest, transfers with memory, failover, content,
+  // swarm).
   boost::json::object run(const std::string& only = {});
   // REST load on a running peer instead of peers of our own (its counters move).
   boost::json::object run_against(const HttpUrl& peer);
@@ -134,9 +140,10 @@ class Bench {
   void memory();
   void failover();
   void content() { out_["content"] = content_bench(bin_, work_, plan_.content); }
+  void swarm() { out_["swarm"] = swarm_bench(swarm_script_, bin_, work_, plan_.swarm); }
 
   Plan plan_;
-  fs::path bin_, bare_bin_, work_;
+  fs::path bin_, bare_bin_, swarm_script_, work_;
   boost::json::object out_{{"version", 1}};
   double tcp_ = 0, disk_ = 0;
 };
@@ -569,6 +576,7 @@ boost::json::object Bench::run(const std::string& only) {
   if (wanted("transfers")) memory();  // on the transfers' files
   if (wanted("failover")) failover();
   if (wanted("content")) content();
+  if (wanted("swarm")) swarm();
   return out_;
 }
 
@@ -603,8 +611,12 @@ int main(int argc, char** argv) {
                  "measure REST on a running peer (http://HOST:PORT) instead of starting peers: "
                  "/listado, /health and /buscar of a file it lists");
   std::string only;
-  app.add_option("--only", only, "run one phase: rest, transfers (and memory), failover, content")
-      ->check(CLI::IsMember({"rest", "transfers", "failover", "content"}));
+  app.add_option("--only", only,
+                 "run one phase: rest, transfers (and memory), failover, content, swarm")
+      ->check(CLI::IsMember({"rest", "transfers", "failover", "content", "swarm"}));
+  // Where the build found scripts/swarm; an installed p2p-bench is told where it is.
+  std::string swarm_script = P2P_SWARM_SCRIPT;
+  app.add_option("--swarm-script", swarm_script, "scripts/swarm, which the swarm phase runs");
   CLI11_PARSE(app, argc, argv);
 
   char tmpl[4096];
@@ -617,7 +629,7 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     const auto start = Clock::now();
-    Bench bench(make_plan(quick), peer_bin, bare_bin, work);
+    Bench bench(make_plan(quick), peer_bin, bare_bin, swarm_script, work);
     std::optional<HttpUrl> against;
     if (!target.empty()) {
       auto url = parse_http_url(target);

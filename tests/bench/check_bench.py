@@ -44,7 +44,8 @@ def need(obj, keys, where):
             problems.append(f"{where}: missing {k}")
 
 
-need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content"], "top level")
+need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content",
+        "swarm"], "top level")
 assert r["version"] == 1
 need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
 endpoints = {"listado", "listado_10k", "buscar_local", "buscar_local_nb", "buscar_remote"}
@@ -114,6 +115,17 @@ if not resume.get("first_run_cancelled") or not resume.get("resumed_pieces", 0) 
 # A resumed download re-sends at most one piece beyond what was missing (1 MiB pieces).
 if resume.get("bytes_beyond_missing", 0) > 1024 * 1024:
     problems.append(f"resume re-sent {resume.get('bytes_beyond_missing')} bytes beyond what was missing")
+
+swarm = r.get("swarm", {})
+results = swarm.get("results", {})
+if set(results) != {"dht", "walk"}:
+    problems.append(f"swarm: modes {sorted(results)}, not dht and walk")
+for mode, phases in results.items():
+    for phase in ("before", "after_kill"):
+        need(phases.get(phase, {}), ["searches", "found_pct", "p50_ms", "p99_ms", "dht_msgs_per_search",
+                                     "rss_mb_median", "pss_mb_median"], f"swarm {mode} {phase}")
+        if not phases.get(phase, {}).get("searches", 0) > 0:
+            problems.append(f"swarm {mode} {phase}: no searches")
 
 if problems:
     print("\n".join(problems))

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -155,16 +156,28 @@ def wait_listed(peer, *names, timeout=10):
     return wait_until(lambda: set(names) <= listed(peer), timeout=timeout)
 
 
-def rss_kb(pid):
-    """The resident set of process `pid` in kB (0 once it is gone)."""
+def _proc_kb(path, field):
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(pid):
+    """The resident set of process `pid` in kB (0 once it is gone): every page it maps,
+    the shared libraries' code included."""
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS")
+
+
+def pss_kb(pid):
+    """The proportional set of process `pid` in kB (0 once it is gone): its own pages, and
+    its share of those it maps with other processes (N peers share one copy of the
+    libraries' code). Summed over processes, what they cost the host."""
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def metric(peer, series):
@@ -224,6 +237,25 @@ def split_responses(raw):
         out.append((status, headers, rest[:n]))
         raw = rest[n:]
     return out
+
+
+def exit_if_built_without_dht(what):
+    """For a file whose every test needs the DHT: exits 77 (meson's skip, which scripts/test
+    reports with this reason) when p2p-peer was built without it."""
+    probe = Peer("probe", extra={"dht": True}).start()
+    try:
+        without = wait_log(probe, "built without it", timeout=0.5)
+    finally:
+        probe.cleanup()
+    if without:
+        print(f"SKIP {what}: this p2p-peer was built without the DHT (meson -Ddht=disabled)")
+        raise SystemExit(77)
+
+
+def skip_without_dht(peer):
+    """A p2p-peer built with -Ddht=disabled says so at start and runs no node."""
+    if wait_log(peer, "built without it", timeout=0.5):
+        raise unittest.SkipTest("this p2p-peer was built without the DHT (meson -Ddht=disabled)")
 
 
 def wait_until(pred, timeout=3.0, step=0.02):

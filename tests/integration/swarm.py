@@ -3,6 +3,7 @@ random titular and suplente among the peers started before it and one unique fil
 peer searches files held elsewhere, with the DHT on and off; then a fifth of the peers are
 killed and the living peers' files are searched again. scripts/swarm runs it from the
 command line; test_swarm.py runs a small one in the suite."""
+import math
 import os
 import random
 import resource
@@ -14,7 +15,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, metric, rss_kb, wait_until  # noqa: E402
+from peerlib import Peer, metric, pss_kb, rss_kb, wait_until  # noqa: E402
 
 INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
 # What every swarm peer gets: one io thread (300 peers share 2 cores), the original's ttl,
@@ -46,16 +47,36 @@ def raise_limits(n, say=print):
             "folders every 2 s instead of watching them (run as root to raise it)")
 
 
-def dht_lookup_messages(peers):
-    """Find and get messages the living peers' DHT nodes have sent so far."""
+ALL_TYPES = ("ping", "find", "get", "listen", "put")
+
+
+def dht_messages_sent(peers, types=("find", "get")):
+    """Messages of these types the living peers' DHT nodes have sent so far (find and get:
+    what lookups cost)."""
     total = 0.0
     for p in peers:
         try:
             total += sum(metric(p, f'p2p_dht_messages_total{{direction="out",type="{t}"}}')
-                         for t in ("find", "get"))
+                         for t in types)
         except OSError:
             continue
     return total
+
+
+class Upkeep:
+    """What the DHT sends while nobody searches (refreshing its routing table, re-announcing
+    values), per second, over a quiet window: subtracted from a search round's messages so
+    that what a search costs is counted alone."""
+
+    def __init__(self, peers, seconds):
+        t0 = time.monotonic()
+        lookups0, all0 = dht_messages_sent(peers), dht_messages_sent(peers, ALL_TYPES)
+        time.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        self.lookups_per_s = (dht_messages_sent(peers) - lookups0) / elapsed
+        # Every message a node sends at rest (its re-announcing shows as gets: OpenDHT probes
+        # each of a value's nodes before refreshing it there).
+        self.msgs_per_peer_min = (dht_messages_sent(peers, ALL_TYPES) - all0) / elapsed * 60 / len(peers)
 
 
 class Swarm:
@@ -90,14 +111,16 @@ class Swarm:
     def file_of(self, peer):
         return f"swarm-{self.peers.index(peer):04d}.txt"
 
-    def search_round(self, k, concurrency=8):
+    def search_round(self, k, concurrency=8, quiet_s=5):
         """Every living peer searches k files held by other living peers."""
+        upkeep = Upkeep(self.alive, quiet_s) if self.dht else None
         jobs = []
         for asker in self.alive:
             others = [p for p in self.alive if p is not asker]
             for holder in self.rng.sample(others, min(k, len(others))):
                 jobs.append((asker, self.file_of(holder)))
-        before = dht_lookup_messages(self.alive) if self.dht else 0
+        before = dht_messages_sent(self.alive) if self.dht else 0
+        t0 = time.monotonic()
 
         def one(job):
             asker, name = job
@@ -111,16 +134,20 @@ class Swarm:
 
         with ThreadPoolExecutor(concurrency) as pool:
             results = list(pool.map(one, jobs))
-        after = dht_lookup_messages(self.alive) if self.dht else 0
+        after = dht_messages_sent(self.alive) if self.dht else 0
+        spent = after - before - (upkeep.lookups_per_s * (time.monotonic() - t0) if upkeep else 0)
         ms = sorted(t for _, t in results)
         return {
             "searches": len(results),
             "found_pct": 100.0 * sum(f for f, _ in results) / max(1, len(results)),
             "p50_ms": statistics.median(ms) if ms else 0,
             "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0,
-            "dht_msgs_per_search": (after - before) / max(1, len(results)) if self.dht else None,
+            "dht_msgs_per_search": max(0.0, spent) / max(1, len(results)) if self.dht else None,
+            "dht_upkeep_msgs_per_s": upkeep.lookups_per_s if upkeep else None,
+            "dht_idle_msgs_per_peer_min": upkeep.msgs_per_peer_min if upkeep else None,
             "rss_mb_median": statistics.median(rss_kb(p.proc.pid) for p in self.alive) / 1024,
             "rss_mb_max": max(rss_kb(p.proc.pid) for p in self.alive) / 1024,
+            "pss_mb_median": statistics.median(pss_kb(p.proc.pid) for p in self.alive) / 1024,
         }
 
     def kill(self, fraction):
@@ -157,11 +184,18 @@ def run(n, k, kill_fraction, modes, seed=1, say=print):
 
 def table(n, results):
     lines = [f"swarm of {n} peers on loopback",
-             "  mode  phase        searches  found %   p50 ms   p99 ms  DHT msgs/search  RSS MB med/max"]
+             "  mode  phase        searches  found %   p50 ms   p99 ms  DHT msgs/search"
+             "  RSS MB med/max  PSS MB  idle: lookups msgs/s, all msgs/peer/min"]
     for mode, phases in results.items():
         for phase, s in phases.items():
-            msgs = "n/a" if s["dht_msgs_per_search"] is None else f"{s['dht_msgs_per_search']:.1f}"
+            def num(key):
+                return "n/a" if s[key] is None else f"{s[key]:.1f}"
             lines.append(f"  {mode:5} {phase:11} {s['searches']:9} {s['found_pct']:8.1f} "
-                         f"{s['p50_ms']:8.1f} {s['p99_ms']:8.1f} {msgs:>16}  "
-                         f"{s['rss_mb_median']:.1f}/{s['rss_mb_max']:.1f}")
+                         f"{s['p50_ms']:8.1f} {s['p99_ms']:8.1f} {num('dht_msgs_per_search'):>16}  "
+                         f"{s['rss_mb_median']:6.1f}/{s['rss_mb_max']:<6.1f} "
+                         f"{s['pss_mb_median']:7.1f}"
+                         f"{num('dht_upkeep_msgs_per_s'):>20} {num('dht_idle_msgs_per_peer_min'):>14}")
+    lines.append(f"  (DHT msgs/search: find and get messages the peers sent during the round, less "
+                 f"what they send idle, per search; 3*log2(N) = {3 * math.log2(n):.1f}. RSS counts "
+                 "the libraries' code every peer maps; PSS shares it out among the peers)")
     return "\n".join(lines)

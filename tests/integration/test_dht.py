@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, metric, wait_log, wait_until  # noqa: E402
+from peerlib import Peer, exit_if_built_without_dht, metric, wait_log, wait_until  # noqa: E402
 from test_holders import hashed  # noqa: E402
 from test_search import TIMEOUT_MS, Network  # noqa: E402
 
@@ -19,12 +19,6 @@ TIMEOUT_S = TIMEOUT_MS / 1000
 DHT = {"dht": True, "dht_port": 0, "dht_value_ttl_s": 4}
 LISTENING = re.compile(r"DHT node listening on 127\.0\.0\.1:(\d+)")
 SHARED = b"held by three peers\n" * 500
-
-
-def skip_without_dht(peer):
-    """A p2p-peer built with -Ddht=disabled says so at start and runs no node."""
-    if wait_log(peer, "built without it", timeout=0.5):
-        raise unittest.SkipTest("this p2p-peer was built without the DHT (meson -Ddht=disabled)")
 
 
 def dht_port(peer):
@@ -39,7 +33,6 @@ class Dht(unittest.TestCase):
         cls.net = Network()
         try:
             cls.hub = cls.net.add("H", **DHT)
-            skip_without_dht(cls.hub)
             cls.holders = [cls.net.add(f"P{i}", files={f"solo{i}.txt": f"only on P{i}\n" * 50,
                                                        "comun.bin": SHARED},
                                        titular=cls.hub, **DHT) for i in range(1, 4)]
@@ -128,11 +121,6 @@ class BootstrapOnly(unittest.TestCase):
     def setUp(self):
         self.net = Network()
         self.first = self.net.add("B1", files={"uno.txt": "uno\n" * 10}, **DHT)
-        try:
-            skip_without_dht(self.first)
-        except unittest.SkipTest:
-            self.net.close()
-            raise
         node = [f"127.0.0.1:{dht_port(self.first)}"]
         self.second = self.net.add("B2", files={"dos.txt": "dos\n" * 10}, dht_bootstrap=node, **DHT)
         self.third = self.net.add("B3", dht_bootstrap=node, **DHT)
@@ -186,4 +174,5 @@ class BootstrapOnly(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    exit_if_built_without_dht("integration/dht")
     unittest.main()

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, wait_listed, wait_log, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, metric, skip_without_dht, wait_listed, wait_log, wait_until  # noqa: E402
 
 TIMEOUT_MS = 1000
 # A search that did not wait for a dead or hung neighbour's timeout. A fixed few
@@ -254,15 +254,25 @@ class PythonOriginalPeer(http.server.BaseHTTPRequestHandler):
 
 class PythonOriginal(unittest.TestCase):
     def test_python_style_replies(self):
+        self.check_python_style_replies(dht=False)
+
+    def test_with_the_dht_on_a_python_peer_is_still_found_through_the_walk(self):
+        self.check_python_style_replies(dht=True)
+
+    def check_python_style_replies(self, dht):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PythonOriginalPeer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         net = Network()
         try:
-            holder = net.add("Holder", files={"nuevo.txt": "n"})
-            asker = Peer("Asker", extra={"timeout_ms": TIMEOUT_MS,
-                                         "peer_titular": f"http://127.0.0.1:{server.server_address[1]}",
-                                         "peer_suplente": holder.url}).start()
-            net.peers.append(asker)
+            holder = net.add("Holder", files={"nuevo.txt": "n"}, dht=dht)
+            # With the DHT on, the asker's node joins through its suplente (the holder's DHT
+            # port, from its /health); the Python peer has no DHT and answers the walk.
+            asker = net.add("Asker", dht=dht, peer_titular=f"http://127.0.0.1:{server.server_address[1]}",
+                            peer_suplente=holder.url)
+            if dht:
+                skip_without_dht(holder)
+                self.assertTrue(wait_until(lambda: metric(holder, "p2p_dht_published_values") >= 2
+                                           and metric(asker, "p2p_dht_nodes") >= 1, timeout=20))
             # A 404 from the Python peer is a miss, not a failure: the suplente is asked next.
             _, body, _ = timed_get(asker, "/buscar?archivo=nuevo.txt")
             self.assertTrue(body["present"])
@@ -272,6 +282,10 @@ class PythonOriginal(unittest.TestCase):
             self.assertEqual(body["present"], True)
             self.assertNotIn("grpc_address", body)
             self.assertEqual(body["peer"], "http://python-peer:8000")
+            if dht:
+                # The DHT was asked first and named nobody: the walk found it.
+                self.assertTrue(wait_log(asker, re.compile(r"Search viejo\.txt .*the DHT named 0 holders")))
+                self.assertTrue(wait_log(asker, re.compile(r"Search nuevo\.txt .*the DHT named 1 holders")))
             titular = [p for p in asker.get("/peers")[1]["peers"] if p["role"] == "titular"][0]
             self.assertEqual(titular["failures"], 0)
         finally:
