@@ -139,33 +139,48 @@ asio::awaitable<SearchOutcome> DistributedSearch::find(SearchQuery q,
   if (q.qid.empty()) q.qid = new_query_id();
   SearchOutcome here{hit ? std::move(*hit) : SearchReply{}, false,
                      hit ? Source::local : Source::none};
-  if (discovery_ && asked_first) {
-    co_await ask_directory(q, deadline, local_grpc_address, here.reply, want);
+  const auto enough_found = [&](const SearchReply& r) {
+    return r.present && (!q.holders || r.holders.size() >= want);
+  };
+  const bool directory = discovery_ && asked_first;
+  if (directory) {
+    co_await ask_directory(q, deadline, local_grpc_address, here.reply, want, false);
     if (here.source == Source::none && here.reply.present) here.source = Source::dht;
-    if (here.reply.present && (!q.holders || here.reply.holders.size() >= want)) co_return here;
+    if (enough_found(here.reply)) co_return here;
   }
   if (already_seen(q, start)) co_return here;
   if (ttl == 0) {
     spdlog::debug("Search {} [qid {}]: not here, ttl 0", asked_for(q), q.qid);
     co_return here;
   }
+  SearchOutcome out;
   if (q.holders) {
     const Source first = here.source;
-    SearchOutcome gathered = co_await gather(q, ttl, start, deadline, std::move(here.reply));
-    if (first != Source::none) gathered.source = first;
-    co_return gathered;
+    out = co_await gather(q, ttl, start, deadline, std::move(here.reply));
+    if (first != Source::none) out.source = first;
+  } else {
+    out = co_await ask_peers(q, ttl, start, deadline);
   }
-  co_return co_await ask_peers(q, ttl, start, deadline);
+  // The walk fell short with time left: the DHT gets the rest. After a churn the nodes
+  // nearest a key may be dead and take a while to time out; OpenDHT's lookup has gone on
+  // meanwhile, and asking again joins it.
+  if (directory && !enough_found(out.reply) && now_() < deadline) {
+    co_await ask_directory(q, deadline, local_grpc_address, out.reply, want, true);
+    if (out.source == Source::none && out.reply.present) out.source = Source::dht;
+    if (out.reply.present) out.timed_out = false;
+  }
+  co_return out;
 }
 
 asio::awaitable<void> DistributedSearch::ask_directory(const SearchQuery& q,
                                                        Clock::time_point deadline,
                                                        const std::string& local_grpc_address,
-                                                       SearchReply& found, size_t want) {
+                                                       SearchReply& found, size_t want, bool last) {
   const auto start = now_();
   if (start >= deadline) co_return;
-  // Half of what is left at most, so that the neighbours still get their turn.
-  const auto timeout = std::max(ms_between(start, deadline) / 2, milliseconds(1));
+  // First, half of what is left at most, so that the neighbours still get their turn.
+  const auto left = ms_between(start, deadline);
+  const auto timeout = std::max(last ? left : left / 2, milliseconds(1));
   const std::string key = q.name.empty() ? sha256_key_string(q.sha256) : name_key_string(q.name);
   // A holder is a claim: well-formed, not this peer, not excluded, of q's content, and not
   // known down. Checked as the values arrive, so that the lookup ends at the first it needs.

@@ -91,11 +91,12 @@ class DistributedSearch {
   std::optional<SearchReply> answer_locally(const SearchQuery& q, std::string local_grpc_address,
                                             std::string local_url);
   bool already_seen(const SearchQuery& q, Clock::time_point now);
-  // Holders under q's key in the directory, within `timeout`, added to `found` (up to
-  // `want`): those that are well-formed, not excluded, of q's content, and not known down.
+  // Holders under q's key in the directory, added to `found` (up to `want`): those that are
+  // well-formed, not excluded, of q's content, and not known down. Within half of what is
+  // left before `deadline`, or all of it when `last`.
   asio::awaitable<void> ask_directory(const SearchQuery& q, Clock::time_point deadline,
                                       const std::string& local_grpc_address, SearchReply& found,
-                                      size_t want);
+                                      size_t want, bool last);
   asio::awaitable<SearchOutcome> ask_peers(const SearchQuery& q, uint32_t ttl,
                                            Clock::time_point start, Clock::time_point deadline);
   // holders=N: every allowed peer at once (kMaxParallelAsks at a time), adding to `found`.

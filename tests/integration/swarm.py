@@ -134,6 +134,10 @@ class Swarm:
 
         with ThreadPoolExecutor(concurrency) as pool:
             results = list(pool.map(one, jobs))
+        # What each asker logged of the searches it missed (the first few): why, not just how many.
+        misses = [{"asker": asker.name, "file": name, "ms": round(ms),
+                   "log": [line for line in list(asker.lines) if name in line][-3:]}
+                  for (asker, name), (found, ms) in zip(jobs, results) if not found][:5]
         after = dht_messages_sent(self.alive) if self.dht else 0
         spent = after - before - (upkeep.lookups_per_s * (time.monotonic() - t0) if upkeep else 0)
         ms = sorted(t for _, t in results)
@@ -148,6 +152,7 @@ class Swarm:
             "rss_mb_median": statistics.median(rss_kb(p.proc.pid) for p in self.alive) / 1024,
             "rss_mb_max": max(rss_kb(p.proc.pid) for p in self.alive) / 1024,
             "pss_mb_median": statistics.median(pss_kb(p.proc.pid) for p in self.alive) / 1024,
+            "misses": misses,
         }
 
     def kill(self, fraction):
@@ -195,6 +200,12 @@ def table(n, results):
                          f"{s['rss_mb_median']:6.1f}/{s['rss_mb_max']:<6.1f} "
                          f"{s['pss_mb_median']:7.1f}"
                          f"{num('dht_upkeep_msgs_per_s'):>20} {num('dht_idle_msgs_per_peer_min'):>14}")
+    for mode, phases in results.items():
+        for phase, s in phases.items():
+            if mode == "dht":
+                for m in s.get("misses", []):
+                    lines.append(f"  missed ({mode} {phase}): {m['asker']} for {m['file']} in {m['ms']} ms")
+                    lines.extend("    " + line for line in m["log"])
     lines.append(f"  (DHT msgs/search: find and get messages the peers sent during the round, less "
                  f"what they send idle, per search; 3*log2(N) = {3 * math.log2(n):.1f}. RSS counts "
                  "the libraries' code every peer maps; PSS shares it out among the peers)")

@@ -611,6 +611,9 @@ struct FakeDirectory : Discovery {
   Sim& sim;
   std::map<std::string, std::vector<HolderRecord>> records;
   Clock::duration takes{};
+  // When set: the lookup goes on between asks, and has its records from then on (a lookup
+  // slowed by dead nodes); an ask before then waits for it, or its own timeout.
+  std::optional<Clock::time_point> ready_at;
   std::vector<std::pair<std::string, std::chrono::milliseconds>> asked;  // key, timeout
   std::vector<size_t> wanted;                                            // max of each find
 
@@ -621,7 +624,15 @@ struct FakeDirectory : Discovery {
                               Accept accept) override {
     asked.emplace_back(key, timeout);
     wanted.push_back(max);
-    if (takes > Clock::duration::zero()) {
+    if (ready_at) {
+      const auto until = std::min<Clock::time_point>(*ready_at, sim.now + timeout);
+      asio::steady_timer timer(co_await asio::this_coro::executor, Clock::time_point::max());
+      bool due = false;
+      sim.waiting.push_back({until, &timer, &due});
+      co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      std::erase_if(sim.waiting, [&](const Sim::Waiting& w) { return w.timer == &timer; });
+      if (sim.now < *ready_at) co_return Found{};
+    } else if (takes > Clock::duration::zero()) {
       asio::steady_timer timer(co_await asio::this_coro::executor, Clock::time_point::max());
       bool due = false;
       sim.waiting.push_back({sim.now + std::min<Clock::duration>(takes, timeout), &timer, &due});
@@ -712,6 +723,36 @@ TEST_CASE("dht: by content, the content's key; with holders=N, local first, then
   CHECK(both.source == SearchOutcome::Source::local);
   CHECK(both.reply.holders[2].grpc_address == "10.0.2.2:50051");
   CHECK(dht.wanted.back() == 2u);  // three wanted, one here
+}
+
+TEST_CASE("dht: when the walk misses, a slow lookup gets the rest of the deadline") {
+  Sim sim;
+  const auto t0 = sim.now;
+  FakeDirectory dht(sim);
+  dht.records[name_key_string("d.txt")] = {dht_holder(1)};
+  dht.ready_at = t0 + 700ms;  // past the first ask's half of the budget
+  sim.answer = [](const Sim::Asked&) { return miss(); };
+  const auto r = sim.run("d.txt");
+  REQUIRE(r.reply.present);
+  CHECK(r.source == SearchOutcome::Source::dht);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.reply.grpc_address == "10.0.2.1:50051");
+  CHECK(sim.now == t0 + 700ms);
+  REQUIRE(dht.asked.size() == 2);
+  CHECK(dht.asked[0].second == 500ms);
+  CHECK(dht.asked[1].second == 500ms);  // all that was left after the walk's quick misses
+  CHECK(sim.asked.size() == 2);
+}
+
+TEST_CASE("dht: a miss everywhere asks the DHT again only while time is left") {
+  Sim sim;
+  const auto t0 = sim.now;
+  FakeDirectory dht(sim);
+  sim.answer = [](const Sim::Asked&) { return miss(); };
+  const auto r = sim.run("nadie.txt");
+  CHECK_FALSE(r.reply.present);
+  CHECK(dht.asked.size() == 2);  // a lookup that ends with nothing ends the ask at once
+  CHECK(sim.now == t0);
 }
 
 TEST_CASE("dht: a DHT that does not answer costs half the budget; the walk has the rest") {
