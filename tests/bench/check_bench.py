@@ -26,7 +26,7 @@ def show_peer_logs():
 
 out = os.path.join(tmp, "latest.json")
 p = subprocess.run([os.path.join(build, "p2p-bench"), "--quick", "--keep", "-o", out,
-                    "--workdir", tmp], capture_output=True, text=True, timeout=170)
+                    "--workdir", tmp], capture_output=True, text=True, timeout=260)
 sys.stdout.write(p.stdout)
 sys.stderr.write(p.stderr)
 if p.returncode != 0:
