@@ -27,7 +27,6 @@
 #include "bare_grpc.hpp"
 #include "ceilings.hpp"
 #include "content.hpp"
-#include "swarm.hpp"
 #include "core/config.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
@@ -37,6 +36,7 @@
 #include "rest_load.hpp"
 #include "search/reply.hpp"
 #include "stats.hpp"
+#include "swarm.hpp"
 #include "transfer/client.hpp"
 #include "util.hpp"
 

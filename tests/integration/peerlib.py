@@ -180,13 +180,21 @@ def pss_kb(pid):
     return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
-def metric(peer, series):
-    """The value of one series (name and labels, as /metrics prints them) of the peer's metrics."""
+def metrics(peer, *series):
+    """The values of these series (name and labels, as /metrics prints them), from one scrape."""
     with urllib.request.urlopen(peer.url + "/metrics", timeout=5) as r:
         text = r.read().decode()
-    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
-    assert m, f"{series} not in /metrics"
-    return float(m.group(1))
+    values = []
+    for one in series:
+        m = re.search("^" + re.escape(one) + r" (\S+)$", text, re.M)
+        assert m, f"{one} not in /metrics"
+        values.append(float(m.group(1)))
+    return values
+
+
+def metric(peer, series):
+    """The value of one series (name and labels, as /metrics prints them) of the peer's metrics."""
+    return metrics(peer, series)[0]
 
 
 def wait_log(peer, pattern, count=1, timeout=10):
@@ -239,12 +247,18 @@ def split_responses(raw):
     return out
 
 
+def built_without_dht(peer):
+    """Whether the started `peer` said it was built with -Ddht=disabled. It says so before
+    its listening lines, which start() waited for: no need to wait here."""
+    return any("built without it" in line for line in list(peer.lines))
+
+
 def exit_if_built_without_dht(what):
     """For a file whose every test needs the DHT: exits 77 (meson's skip, which scripts/test
     reports with this reason) when p2p-peer was built without it."""
     probe = Peer("probe", extra={"dht": True}).start()
     try:
-        without = wait_log(probe, "built without it", timeout=0.5)
+        without = built_without_dht(probe)
     finally:
         probe.cleanup()
     if without:
@@ -254,7 +268,7 @@ def exit_if_built_without_dht(what):
 
 def skip_without_dht(peer):
     """A p2p-peer built with -Ddht=disabled says so at start and runs no node."""
-    if wait_log(peer, "built without it", timeout=0.5):
+    if built_without_dht(peer):
         raise unittest.SkipTest("this p2p-peer was built without the DHT (meson -Ddht=disabled)")
 
 

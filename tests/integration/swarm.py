@@ -15,7 +15,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, metric, pss_kb, rss_kb, wait_until  # noqa: E402
+from peerlib import Peer, metric, metrics, pss_kb, rss_kb, wait_until  # noqa: E402
 
 INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
 # What every swarm peer gets: one io thread (300 peers share 2 cores), the original's ttl,
@@ -47,36 +47,45 @@ def raise_limits(n, say=print):
             "folders every 2 s instead of watching them (run as root to raise it)")
 
 
+LOOKUP_TYPES = ("find", "get")
 ALL_TYPES = ("ping", "find", "get", "listen", "put")
 
 
-def dht_messages_sent(peers, types=("find", "get")):
-    """Messages of these types the living peers' DHT nodes have sent so far (find and get:
-    what lookups cost)."""
-    total = 0.0
+def dht_messages_sent(peers):
+    """{type: messages} the living peers' DHT nodes have sent so far, one scrape each (find
+    and get: what lookups cost)."""
+    total = dict.fromkeys(ALL_TYPES, 0.0)
     for p in peers:
         try:
-            total += sum(metric(p, f'p2p_dht_messages_total{{direction="out",type="{t}"}}')
-                         for t in types)
+            values = metrics(p, *(f'p2p_dht_messages_total{{direction="out",type="{t}"}}'
+                                  for t in ALL_TYPES))
         except OSError:
             continue
+        for t, v in zip(ALL_TYPES, values):
+            total[t] += v
     return total
+
+
+def lookups(sent):
+    return sum(sent[t] for t in LOOKUP_TYPES)
 
 
 class Upkeep:
     """What the DHT sends while nobody searches (refreshing its routing table, re-announcing
     values), per second, over a quiet window: subtracted from a search round's messages so
-    that what a search costs is counted alone."""
+    that what a search costs is counted alone. The window is a measurement (scripts/swarm,
+    p2p-bench), not a wait for something: the suite's swarm asks for none."""
 
     def __init__(self, peers, seconds):
         t0 = time.monotonic()
-        lookups0, all0 = dht_messages_sent(peers), dht_messages_sent(peers, ALL_TYPES)
+        before = dht_messages_sent(peers)
         time.sleep(seconds)
         elapsed = time.monotonic() - t0
-        self.lookups_per_s = (dht_messages_sent(peers) - lookups0) / elapsed
+        after = dht_messages_sent(peers)
+        self.lookups_per_s = (lookups(after) - lookups(before)) / elapsed
         # Every message a node sends at rest (its re-announcing shows as gets: OpenDHT probes
         # each of a value's nodes before refreshing it there).
-        self.msgs_per_peer_min = (dht_messages_sent(peers, ALL_TYPES) - all0) / elapsed * 60 / len(peers)
+        self.msgs_per_peer_min = (sum(after.values()) - sum(before.values())) / elapsed * 60 / len(peers)
 
 
 class Swarm:
@@ -113,13 +122,13 @@ class Swarm:
 
     def search_round(self, k, concurrency=8, quiet_s=5):
         """Every living peer searches k files held by other living peers."""
-        upkeep = Upkeep(self.alive, quiet_s) if self.dht else None
+        upkeep = Upkeep(self.alive, quiet_s) if self.dht and quiet_s > 0 else None
         jobs = []
         for asker in self.alive:
             others = [p for p in self.alive if p is not asker]
             for holder in self.rng.sample(others, min(k, len(others))):
                 jobs.append((asker, self.file_of(holder)))
-        before = dht_messages_sent(self.alive) if self.dht else 0
+        before = lookups(dht_messages_sent(self.alive)) if self.dht else 0
         t0 = time.monotonic()
 
         def one(job):
@@ -138,7 +147,7 @@ class Swarm:
         misses = [{"asker": asker.name, "file": name, "ms": round(ms),
                    "log": [line for line in list(asker.lines) if name in line][-3:]}
                   for (asker, name), (found, ms) in zip(jobs, results) if not found][:5]
-        after = dht_messages_sent(self.alive) if self.dht else 0
+        after = lookups(dht_messages_sent(self.alive)) if self.dht else 0
         spent = after - before - (upkeep.lookups_per_s * (time.monotonic() - t0) if upkeep else 0)
         ms = sorted(t for _, t in results)
         return {
@@ -168,8 +177,9 @@ class Swarm:
             p.cleanup()
 
 
-def run(n, k, kill_fraction, modes, seed=1, say=print):
-    """{mode: {"before": stats, "after_kill": stats}} for each of modes ("dht", "walk")."""
+def run(n, k, kill_fraction, modes, seed=1, say=print, quiet_s=5):
+    """{mode: {"before": stats, "after_kill": stats}} for each of modes ("dht", "walk").
+    With quiet_s 0 the DHT's idle upkeep is not measured, nor subtracted."""
     raise_limits(n, say)
     out = {}
     for mode in modes:
@@ -177,10 +187,10 @@ def run(n, k, kill_fraction, modes, seed=1, say=print):
         try:
             say(f"swarm: starting {n} peers ({mode})")
             swarm.start()
-            before = swarm.search_round(k)
+            before = swarm.search_round(k, quiet_s=quiet_s)
             killed = swarm.kill(kill_fraction)
             say(f"swarm: killed {killed} peers ({mode})")
-            after = swarm.search_round(k)
+            after = swarm.search_round(k, quiet_s=quiet_s)
             out[mode] = {"before": before, "after_kill": after}
         finally:
             swarm.close()
