@@ -1,5 +1,6 @@
 #include "content/sha256.hpp"
 
+#include <algorithm>
 #include <new>
 
 namespace p2p {
@@ -55,6 +56,16 @@ Sha256 sha256_of(std::string_view data) {
   Sha256Hasher h;
   h.update(data);
   return h.finish();
+}
+
+std::optional<Sha256> sha256_from_base64(std::string_view b64) {
+  if (b64.size() != 44 || b64[43] != '=' || b64[42] == '=') return std::nullopt;
+  unsigned char out[33];
+  if (EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(b64.data()), 44) != 33)
+    return std::nullopt;
+  Sha256 d;
+  std::copy(out, out + d.size(), d.begin());
+  return d;
 }
 
 }  // namespace p2p

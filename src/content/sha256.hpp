@@ -21,6 +21,10 @@ std::string to_hex(const Sha256& d);
 // The digest a hex string names (upper or lower case); nullopt unless exactly 64 hex digits.
 std::optional<Sha256> sha256_from_hex(std::string_view hex);
 
+// The digest from its standard base64 (44 characters, one '=' of padding), as HTTP's
+// Digest and Repr-Digest headers carry it; nullopt if it is not one.
+std::optional<Sha256> sha256_from_base64(std::string_view b64);
+
 class Sha256Hasher {
  public:
   Sha256Hasher();

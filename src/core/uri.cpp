@@ -39,12 +39,14 @@ std::string file_uri(std::string_view absolute_path) {
   return "file://" + percent_encode_path(absolute_path);
 }
 
-Result<std::string> percent_decode(std::string_view s) {
+namespace {
+
+Result<std::string> decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (c == '+') {
+    if (c == '+' && plus_is_space) {
       out.push_back(' ');
     } else if (c == '%') {
       const auto hi = i + 2 < s.size() ? hex_value(s[i + 1]) : std::nullopt;
@@ -58,6 +60,12 @@ Result<std::string> percent_decode(std::string_view s) {
   }
   return out;
 }
+
+}  // namespace
+
+Result<std::string> percent_decode(std::string_view s) { return decode(s, true); }
+
+Result<std::string> percent_decode_path(std::string_view s) { return decode(s, false); }
 
 namespace {
 

@@ -22,6 +22,9 @@ std::string file_uri(std::string_view absolute_path);
 // original's framework read it). Fails when a '%' is not followed by two hex digits.
 Result<std::string> percent_decode(std::string_view s);
 
+// Percent-decoding of one path segment: '+' stays '+'. Fails like percent_decode.
+Result<std::string> percent_decode_path(std::string_view s);
+
 // The decoded value of the first `key` in a query string ("a=1&archivo=x%20y"): nullopt
 // when absent; fails (throwing nothing) when its value has a malformed escape.
 Result<std::optional<std::string>> query_value(std::string_view query, std::string_view key);

@@ -7,8 +7,39 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
+#include <array>
 
 namespace p2p::http {
+
+namespace {
+
+constexpr std::array<std::string_view, static_cast<size_t>(Header::kCount)> kHeaderNames{
+    "authorization", "content-type", "digest",  "expect",  "if-none-match",
+    "if-range",      "range",        "repr-digest", "x-sha256"};
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+Header header_of(std::string_view field) {
+  for (size_t i = 0; i < kHeaderNames.size(); ++i)
+    if (iequals(field, kHeaderNames[i])) return static_cast<Header>(i);
+  return Header::kCount;
+}
+
+FileBody::~FileBody() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+asio::awaitable<bool> FileBody::pace(uint64_t) { co_return true; }
 
 std::string_view Request::path() const {
   const auto q = target.find('?');
@@ -52,6 +83,12 @@ std::string_view reason_phrase(int status) {
       return "Created";
     case 204:
       return "No Content";
+    case 206:
+      return "Partial Content";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 403:
@@ -70,6 +107,8 @@ std::string_view reason_phrase(int status) {
       return "Content Too Large";
     case 414:
       return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
     case 429:
       return "Too Many Requests";
     case 431:
@@ -84,6 +123,8 @@ std::string_view reason_phrase(int status) {
       return "Service Unavailable";
     case 504:
       return "Gateway Timeout";
+    case 507:
+      return "Insufficient Storage";
     case 505:
       return "HTTP Version Not Supported";
     default:
@@ -106,17 +147,27 @@ void serialize(const Response& r, const Request* req, bool omit_body, std::strin
   out.append(num, std::to_chars(num, num + sizeof num, r.status).ptr)
       .append(" ")
       .append(reason_phrase(r.status));
-  out.append("\r\nServer: p2p-share\r\nContent-Type: ").append(r.content_type);
-  out.append("\r\nContent-Length: ");
-  const size_t length = r.shared_body ? r.shared_body->size() : r.body.size();
-  out.append(num, std::to_chars(num, num + sizeof num, length).ptr);
+  out.append("\r\nServer: p2p-share\r\nX-Content-Type-Options: nosniff");
+  const bool bodiless = r.status == 304;
+  if (!bodiless) {
+    out.append("\r\nContent-Type: ").append(r.content_type);
+    out.append("\r\nContent-Length: ");
+    const uint64_t length = r.file_body     ? r.file_body->length()
+                            : r.shared_body ? r.shared_body->size()
+                                            : r.body.size();
+    out.append(num, std::to_chars(num, num + sizeof num, length).ptr);
+  }
+  if (!r.headers.empty()) {
+    out.append("\r\n");
+    out.append(r.headers.data(), r.headers.size() - 2);  // its last CRLF ends the line here
+  }
   if (r.close) {
     out.append("\r\nConnection: close");
   } else if (req && req->http_minor == 0) {
     out.append("\r\nConnection: keep-alive");
   }
   out.append("\r\n\r\n");
-  if (!omit_body && !r.shared_body) out.append(r.body);
+  if (!omit_body && !bodiless && !r.shared_body && !r.file_body) out.append(r.body);
 }
 
 }  // namespace p2p::http

@@ -16,7 +16,11 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
+#include <optional>
+#include <span>
+#include <vector>
 
 namespace p2p::http {
 namespace {
@@ -177,10 +181,11 @@ struct Server::Connection {
     for (;;) {
       auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), use_nothrow);
       if (rec) co_return;
-      if (!co_await answer_all(std::string_view(buf.data(), n))) co_return;
+      pending = std::string_view(buf.data(), n);
+      if (!co_await answer_all()) co_return;
       if (!co_await flush()) co_return;
       if (closing) {
-        close();
+        co_await close();
         co_return;
       }
       // A request that is still arriving must finish within the timeout that started
@@ -206,18 +211,21 @@ struct Server::Connection {
     co_return true;
   }
 
-  // Parses `data` and answers each complete request in it, in order; false when writing
-  // failed and the connection is gone.
-  asio::awaitable<bool> answer_all(std::string_view data) {
-    while (!data.empty() && !closing) {
-      const auto res = parser.feed(data);
-      data.remove_prefix(res.consumed);
+  // Parses what is pending and answers each complete request in it, in order; false when
+  // writing failed and the connection is gone. A streamed request's body is read by its
+  // route (through `BodyStream`), which may read beyond `pending`: what follows its body
+  // becomes `pending` again.
+  asio::awaitable<bool> answer_all() {
+    while (!pending.empty() && !closing) {
+      const auto res = parser.feed(pending);
+      pending.remove_prefix(res.consumed);
       if (res.state == RequestParser::State::need_more) break;
       if (res.state == RequestParser::State::error) {
         refuse();
         break;
       }
-      if (!co_await answer(parser.request())) co_return false;
+      if (!co_await answer(parser.request(), res.state == RequestParser::State::headers_ready))
+        co_return false;
     }
     co_return true;
   }
@@ -237,23 +245,30 @@ struct Server::Connection {
     closing = true;
   }
 
-  // Runs the handler for one request and queues its response; a shared body is written
-  // at once, after what is queued, never copied by us. False when that write failed.
-  asio::awaitable<bool> answer(Request& req) {
+  // Runs the handler for one request and queues its response; a shared or file body is
+  // written at once, after what is queued, never copied by us. False when that write
+  // failed. A streamed request (`streamed`: its headers only have been parsed) hands the
+  // route a BodyStream; a body the route left unread closes the connection.
+  asio::awaitable<bool> answer(Request& req, bool streamed) {
     extend_deadline();
     ++served;
     req.local = local;
     req.remote = remote;
+    std::optional<BodyStream> body_stream;
+    if (streamed) req.body_reader = &body_stream.emplace(*this, req);
     Response r = co_await server.handler_(req);
-    if (!req.keep_alive) r.close = true;
+    req.body_reader = nullptr;
+    if (!req.keep_alive || (body_stream && !body_stream->ended())) r.close = true;
     const bool head = req.method == "HEAD";
     serialize(r, &req, head, out);
     closing = r.close;
-    if (!r.shared_body || head) co_return true;
+    if (head) co_return true;
+    if (r.file_body) co_return co_await send_file_body(*r.file_body);
+    if (!r.shared_body) co_return true;
     const SharedBody& body = *r.shared_body;
     bool ok;
     if (!is_tls && body.fd() >= 0) {
-      ok = co_await send_file(body.fd(), body.size());
+      ok = co_await send_queued() && co_await send_file(body.fd(), 0, body.size(), nullptr);
     } else {
       // One writev: the headers and the body together.
       const std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.bytes())};
@@ -264,9 +279,88 @@ struct Server::Connection {
     co_return ok;
   }
 
-  // What is queued (with MSG_MORE: it leaves in one segment with the body's start), then
-  // `size` bytes of `fd` with sendfile, waiting whenever the socket is full.
-  asio::awaitable<bool> send_file(int fd, size_t size) {
+  // The body a route reads while it arrives: first what the connection's last read holds
+  // beyond the headers, then straight from the stream into the route's buffer (no copy
+  // for a Content-Length body; a chunked one's framing is squeezed out in place).
+  struct BodyStream final : BodyReader {
+    BodyStream(Connection& c, const Request& req)
+        : c(c),
+          left(req.content_length),
+          expects_continue(req.http_minor >= 1 &&
+                           iequals(req.header(Header::expect), "100-continue")) {}
+
+    bool ended() const { return done; }
+
+    asio::awaitable<std::optional<size_t>> read(std::span<char> into) override {
+      // Each turn consumes bytes or reads some: a chunk header alone gives no body yet.
+      for (;;) {
+        if (done) co_return 0;
+        if (failed || into.empty()) co_return std::nullopt;
+        size_t got = 0;
+        if (!c.pending.empty()) {
+          got = take(c.pending, into.data(), into.size());
+        } else {
+          if (!co_await continue_once()) co_return fail();
+          // A Content-Length body is read no further than its end: what follows is the
+          // next request, and stays unread until then.
+          const size_t want = left ? static_cast<size_t>(std::min<uint64_t>(*left, into.size()))
+                                   : into.size();
+          auto [rec, n] =
+              co_await c.stream.async_read_some(asio::buffer(into.data(), want), use_nothrow);
+          if (rec) co_return fail();
+          c.extend_deadline();
+          std::string_view arrived(into.data(), n);
+          got = take(arrived, into.data(), n);
+          if (!arrived.empty()) {
+            // A chunked body's end and the start of the next request came in one read.
+            c.carry.assign(arrived);
+            c.pending = c.carry;
+          }
+        }
+        if (failed) co_return std::nullopt;
+        if (got > 0) co_return got;
+      }
+    }
+
+    // "100 Continue", once, before the first read from the socket, if the client waits
+    // for it.
+    asio::awaitable<bool> continue_once() {
+      if (!expects_continue || continued) co_return true;
+      continued = true;
+      static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [wec, w] = co_await asio::async_write(c.stream, asio::buffer(k100), use_nothrow);
+      co_return !wec;
+    }
+
+    // Feeds `data` to the parser, the body going to `out`; consumes what it used and
+    // returns the body bytes it gave.
+    size_t take(std::string_view& data, char* out, size_t room) {
+      const auto r = c.parser.feed_body(data, out, room);
+      data.remove_prefix(r.consumed);
+      if (r.state == RequestParser::State::error) {
+        fail();
+        return 0;
+      }
+      if (r.state == RequestParser::State::request_ready) done = true;
+      if (left) *left -= r.body_bytes;
+      return r.body_bytes;
+    }
+
+    std::nullopt_t fail() {
+      failed = true;
+      return std::nullopt;
+    }
+
+    Connection& c;
+    std::optional<uint64_t> left;  // of a Content-Length body
+    const bool expects_continue;
+    bool continued = false;
+    bool done = false;
+    bool failed = false;
+  };
+
+  // What is queued, with MSG_MORE: it leaves in one segment with the body's start.
+  asio::awaitable<bool> send_queued() {
     std::error_code ec;
     socket.native_non_blocking(true, ec);
     if (ec) co_return false;
@@ -281,20 +375,79 @@ struct Server::Connection {
         co_return false;
       }
     }
-    off_t offset = 0;
-    while (static_cast<size_t>(offset) < size) {
-      const ssize_t n =
-          ::sendfile(socket.native_handle(), fd, &offset, size - static_cast<size_t>(offset));
-      if (n > 0) continue;
-      if (n == 0) co_return false;  // the memfd is sealed: this cannot happen
-      if (errno == EAGAIN) {
-        if (!co_await writable()) co_return false;
-      } else if (errno != EINTR) {
-        co_return false;
+    out.clear();
+    co_return true;
+  }
+
+  // A file's range after what is queued: with sendfile from the file to the socket, or
+  // over TLS a chunk at a time through the stream. Told how much went out.
+  asio::awaitable<bool> send_file_body(FileBody& body) {
+    uint64_t sent = 0;
+    bool ok;
+    if constexpr (is_tls) {
+      ok = co_await flush() && co_await send_through_stream(body, sent);
+    } else {
+      ok = co_await send_queued() && co_await send_file(body.fd(), body.offset(), body.length(),
+                                                        &body, &sent);
+    }
+    body.finished(sent);
+    out.clear();
+    co_return ok;
+  }
+
+  // `size` bytes of `fd` from `offset` with sendfile, waiting whenever the socket is full
+  // and, every piece, for `pace` (and for other connections' turn). False when the
+  // connection failed or the file ended early (it shrank): the client then sees a body
+  // short of its length, and the connection closes.
+  asio::awaitable<bool> send_file(int fd, uint64_t offset, uint64_t size, FileBody* pace,
+                                  uint64_t* sent = nullptr) {
+    std::error_code ec;
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return false;
+    const uint64_t piece = pace ? pace->piece() : kYieldEvery;
+    off_t at = static_cast<off_t>(offset);
+    const off_t end = static_cast<off_t>(offset + size);
+    while (at < end) {
+      const uint64_t n = std::min<uint64_t>(piece, static_cast<uint64_t>(end - at));
+      if (pace && !co_await pace->pace(n)) co_return false;
+      const off_t piece_end = at + static_cast<off_t>(n);
+      while (at < piece_end) {
+        const ssize_t w =
+            ::sendfile(socket.native_handle(), fd, &at, static_cast<size_t>(piece_end - at));
+        if (w > 0) continue;
+        if (w == 0) co_return false;  // the file ended before its length
+        if (errno == EAGAIN) {
+          if (!co_await writable()) co_return false;
+          extend_deadline();
+        } else if (errno != EINTR) {
+          co_return false;
+        }
       }
+      if (sent) *sent = static_cast<uint64_t>(at) - offset;
+      // A client that keeps up would never make sendfile wait: let the others have a turn.
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     }
     co_return true;
   }
+
+  // TLS: the range read a chunk at a time (pread) and written through the stream.
+  asio::awaitable<bool> send_through_stream(FileBody& body, uint64_t& sent) {
+    std::vector<char> chunk(kTlsChunk);
+    while (sent < body.length()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kTlsChunk, body.length() - sent));
+      if (!co_await body.pace(n)) co_return false;
+      const ssize_t got = ::pread(body.fd(), chunk.data(), n, static_cast<off_t>(body.offset() + sent));
+      if (got <= 0) co_return false;  // an error, or the file shrank
+      auto [wec, w] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<size_t>(got)), use_nothrow);
+      if (wec) co_return false;
+      sent += static_cast<uint64_t>(got);
+      extend_deadline();
+    }
+    co_return true;
+  }
+
+  static constexpr uint64_t kYieldEvery = 4 * 1024 * 1024;
+  static constexpr size_t kTlsChunk = 64 * 1024;
 
   // False when the connection went, or the watchdog cancelled the wait.
   asio::awaitable<bool> writable() {
@@ -312,10 +465,22 @@ struct Server::Connection {
   }
 
   // TLS: no close_notify (waiting for the client's would hold the connection); the
-  // response carried Connection: close and its length.
-  void close() {
+  // response carried Connection: close and its length. What the client still sends (a
+  // body we refused) is read and dropped for a moment, up to 1 MiB: closing with unread
+  // bytes would reset the connection, and the client might lose our answer.
+  asio::awaitable<void> close() {
     std::error_code ec;
     socket.shutdown(asio::socket_base::shutdown_send, ec);
+    if (!parser.mid_request()) co_return;
+    std::array<char, 4096> sink;
+    asio::steady_timer linger(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
+    auto drain = [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 256; ++i) {
+        auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), use_nothrow);
+        if (rec) co_return;
+      }
+    };
+    co_await (drain() || linger.async_wait(use_nothrow));
   }
 
   // A connection that never completed a request, or stopped halfway through one, is told
@@ -343,6 +508,8 @@ struct Server::Connection {
   RequestParser parser;
   uint64_t served = 0;   // requests answered
   std::string out;       // responses not yet written
+  std::string_view pending;  // bytes read and not parsed yet
+  std::string carry;     // what a streamed body's last read held beyond it (pending points here)
   bool closing = false;  // the last response said Connection: close
 };
 

@@ -84,7 +84,10 @@ Peer::Peer(Config cfg)
                              .piece_size = cfg_.piece_size,
                              .max_upload_rate = cfg_.max_upload_rate},
              [this](const HashedFile& h) { hasher_.learned(h); }),
-      signals_(ctx_, SIGINT, SIGTERM) {}
+      http_files_(files_),
+      signals_(ctx_, SIGINT, SIGTERM) {
+  api_.set_files(&http_files_, &files_);
+}
 
 Peer::~Peer() {
   if (grpc_shutdown_.joinable()) grpc_shutdown_.join();
@@ -295,6 +298,7 @@ void Peer::write_metrics(metrics::Exposition& e) const {
   hasher_.write_metrics(e);
   search_.write_metrics(e);
   files_.metrics().write(e, files_.active_transfers());
+  http_files_.write_metrics(e);
   e.family("p2p_grpc_max_upload_rate_bytes", "gauge",
            "max_upload_rate: bytes per second this peer sends at most, over all downloads (0: "
            "unlimited).");

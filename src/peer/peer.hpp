@@ -16,6 +16,7 @@
 #include "index/folder_watcher.hpp"
 #include "io/shared_folder.hpp"
 #include "peer/hasher.hpp"
+#include "peer/http_files.hpp"
 #include "peer/rest_api.hpp"
 #include "search/peer_set.hpp"
 #include "search/search.hpp"
@@ -70,6 +71,7 @@ class Peer {
   SharedFolder folder_;
   Hasher hasher_;
   FileService files_;
+  HttpFiles http_files_;  // /archivos/: the same transfers over HTTP
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<DhtNode> dht_;  // none when built without it or off in the config
   asio::ip::tcp::endpoint rest_endpoint_;

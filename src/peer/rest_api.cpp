@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <optional>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -10,6 +11,7 @@
 #include "content/sha256.hpp"
 #include "core/uri.hpp"
 #include "peer/openapi.hpp"
+#include "peer/ui.hpp"
 #include "search/announcement.hpp"
 #include "search/query.hpp"
 #include "search/reply.hpp"
@@ -67,12 +69,39 @@ constexpr std::array kRoutes{
     RestApi::Route{"POST", "/peers", RestApi::Endpoint::peers_post},
     RestApi::Route{"GET", "/openapi.json", RestApi::Endpoint::openapi},
     RestApi::Route{"GET", "/metrics", RestApi::Endpoint::metrics},
+    RestApi::Route{"GET", "/transfers", RestApi::Endpoint::transfers},
+    RestApi::Route{"GET", "/archivos/{name}", RestApi::Endpoint::file_get},
+    RestApi::Route{"PUT", "/archivos/{name}", RestApi::Endpoint::file_put},
+    RestApi::Route{"GET", "/", RestApi::Endpoint::root},
+    RestApi::Route{"GET", "/ui/", RestApi::Endpoint::ui_page},
+    RestApi::Route{"GET", "/ui/app.js", RestApi::Endpoint::ui_script},
+    RestApi::Route{"GET", "/ui/app.css", RestApi::Endpoint::ui_style},
 };
+
+// The part of `path` a route's "{name}" matches; nullopt when the route does not match.
+std::optional<std::string_view> match(std::string_view route, std::string_view path) {
+  constexpr std::string_view kParam = "{name}";
+  if (!route.ends_with(kParam)) {
+    if (route == path) return std::string_view();
+    return std::nullopt;
+  }
+  const auto prefix = route.substr(0, route.size() - kParam.size());
+  if (path.size() <= prefix.size() || !path.starts_with(prefix)) return std::nullopt;
+  return path.substr(prefix.size());
+}
+
+// The web page's policy: its own scripts and styles only (no inline script, nothing from
+// elsewhere), no framing, no plugins; links to other peers are plain navigation.
+constexpr std::string_view kPageHeaders =
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-cache\r\n";
 
 // The statuses the routes answer with; any other is counted as "other".
 // (The server itself answers 408, 413, 414, 431 and some 400s and 503s before any route:
 // p2p_http_rejected_total counts those.)
-constexpr std::array<int, 8> kStatuses{200, 400, 401, 403, 404, 405, 500, 503};
+constexpr std::array<int, 15> kStatuses{200, 201, 206, 302, 304, 400, 401, 403,
+                                        404, 405, 409, 413, 416, 500, 503};
 
 size_t status_slot(int status) {
   for (size_t i = 0; i < kStatuses.size(); ++i)
@@ -129,9 +158,12 @@ asio::awaitable<http::Response> RestApi::dispatch(http::Request& req, size_t& ro
   // HEAD is GET whose body the server leaves out.
   const std::string_view method = req.method == "HEAD" ? "GET" : std::string_view(req.method);
   const Route* route = nullptr;
-  std::string allowed;  // the path's methods, for a 405
+  std::string_view param;  // what the route's {name} matched
+  std::string allowed;     // the path's methods, for a 405
   for (const Route& r : kRoutes) {
-    if (r.path != path) continue;
+    const auto matched = match(r.path, path);
+    if (!matched) continue;
+    param = *matched;
     if (r.method == method) {
       route = &r;
       route_slot = static_cast<size_t>(&r - kRoutes.data());
@@ -159,6 +191,26 @@ asio::awaitable<http::Response> RestApi::dispatch(http::Request& req, size_t& ro
       co_return openapi();
     case Endpoint::metrics:
       co_return metrics_text();
+    case Endpoint::transfers:
+      co_return transfers();
+    case Endpoint::file_get:
+      if (!files_) break;
+      co_return files_->get(req, param);
+    case Endpoint::file_put:
+      if (!files_) break;
+      co_return co_await files_->put(req, param);
+    case Endpoint::root: {
+      http::Response r;
+      r.status = 302;
+      r.headers = "Location: /ui/\r\n";
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "The page is at /ui/\n";
+      co_return r;
+    }
+    case Endpoint::ui_page:
+    case Endpoint::ui_script:
+    case Endpoint::ui_style:
+      co_return ui_file(route->endpoint);
   }
   co_return http::json_error(500, "route without a handler");
 }
@@ -249,6 +301,41 @@ http::Response RestApi::metrics_text() {
   http::Response r;
   r.body = e.text();
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return r;
+}
+
+http::Response RestApi::transfers() {
+  boost::json::object o{{"active", 0}, {"sent_bytes", 0}, {"received_bytes", 0}};
+  if (service_) {
+    const TransferMetrics& m = service_->metrics();
+    o["active"] = service_->active_transfers();
+    o["sent_bytes"] = m.sent_bytes.value() + (files_ ? files_->sent_bytes() : 0);
+    o["received_bytes"] = m.received_bytes.value();
+  }
+  return json_ok(o);
+}
+
+http::Response RestApi::ui_file(Endpoint which) {
+  // Built into the binary; every response shares one copy of each.
+  static const auto page = std::make_shared<const http::SharedBody>(std::string(ui_index_html()));
+  static const auto script = std::make_shared<const http::SharedBody>(std::string(ui_app_js()));
+  static const auto style = std::make_shared<const http::SharedBody>(std::string(ui_app_css()));
+  http::Response r;
+  r.headers = kPageHeaders;
+  switch (which) {
+    case Endpoint::ui_script:
+      r.shared_body = script;
+      r.content_type = "text/javascript; charset=utf-8";
+      break;
+    case Endpoint::ui_style:
+      r.shared_body = style;
+      r.content_type = "text/css; charset=utf-8";
+      break;
+    default:
+      r.shared_body = page;
+      r.content_type = "text/html; charset=utf-8";
+      break;
+  }
   return r;
 }
 

@@ -15,6 +15,7 @@
 #include "core/metrics.hpp"
 #include "http/message.hpp"
 #include "index/file_index.hpp"
+#include "peer/http_files.hpp"
 #include "search/peer_set.hpp"
 #include "search/search.hpp"
 
@@ -27,10 +28,25 @@ class RestApi {
 
   asio::awaitable<http::Response> handle(http::Request& req);
 
-  enum class Endpoint { listado, buscar, health, peers_get, peers_post, openapi, metrics };
+  enum class Endpoint {
+    listado,
+    buscar,
+    health,
+    peers_get,
+    peers_post,
+    openapi,
+    metrics,
+    transfers,
+    file_get,
+    file_put,
+    root,
+    ui_page,
+    ui_script,
+    ui_style
+  };
   struct Route {
     std::string_view method;  // a GET route answers HEAD too
-    std::string_view path;
+    std::string_view path;    // a path ending in "{name}" matches any path with its prefix
     Endpoint endpoint;
   };
   // Every route handle() answers; it dispatches through this table alone, and
@@ -44,6 +60,11 @@ class RestApi {
   void set_dht(uint16_t port, std::function<void(const std::string&, uint16_t)> on_node) {
     dht_port_ = port;
     on_dht_node_ = std::move(on_node);
+  }
+  // GET/HEAD/PUT /archivos/ and /transfers are answered through these (set before serving).
+  void set_files(HttpFiles* files, FileService* service) {
+    files_ = files;
+    service_ = service;
   }
   // From now on every request gets 503.
   void set_shutting_down() { shutting_down_.store(true); }
@@ -68,6 +89,9 @@ class RestApi {
   http::Response peers_post(const http::Request& req);
   http::Response openapi();
   http::Response metrics_text();
+  http::Response transfers();
+  // The web page's files (src/peer/ui, built into the binary).
+  static http::Response ui_file(Endpoint which);
   // The host this peer is reached at by whoever sent `req`: advertise_host, else ip unless it
   // is a wildcard, else the local address `req` arrived on.
   std::string advertised_host(const http::Request& req) const;
@@ -79,6 +103,8 @@ class RestApi {
   metrics::LazySlots<metrics::DurationHistogram, kRouteSlots * kStatusSlots> requests_;
   std::function<void(metrics::Exposition&)> metrics_writer_;
 
+  HttpFiles* files_ = nullptr;
+  FileService* service_ = nullptr;
   uint16_t dht_port_ = 0;
   std::function<void(const std::string&, uint16_t)> on_dht_node_;
 

@@ -186,15 +186,14 @@ class DownloadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
     if (svc_.shutting_down()) {
       co_return unavailable();
     }
-    const auto wanted = admit_name(req.filename(), NameUse::serve);
-    if (!wanted) co_return download_name_refused(wanted.error());
-    const std::string name = resolve_download_name(svc_.index(), *wanted);
-    auto opened = svc_.folder().open_read(name);
-    if (!opened) {
-      spdlog::info("Download {} for {} refused: {}", name, peer_, opened.error().why);
-      co_return to_status(opened.error());
+    auto target = svc_.open_download(req.filename());
+    if (!target) {
+      spdlog::info("Download {} for {} refused: {}", req.filename(), peer_,
+                   target.error().error_message());
+      co_return target.error();
     }
-    OpenedFile& file = *opened;
+    const std::string& name = target->name;
+    OpenedFile& file = target->file;
     const uint64_t size = size_ = file.size;
     const uint64_t offset = req.offset();
     if (offset > size) {
@@ -298,7 +297,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     if (batch.empty()) co_return nothing_received();
     name_ = msg_[batch.front()].filename();
     announced_ = msg_[batch.front()].total_size();
-    if (auto admitted = admit_target(); !admitted) co_return admitted.error();
+    if (auto admitted = svc_.admit_upload_target(name_); !admitted) co_return admitted.error();
     auto digest = expected_digest(msg_[batch.front()].sha256());
     if (!digest) co_return digest.error();
     expected_ = *digest;
@@ -316,17 +315,6 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     if (cancelled()) return {grpc::StatusCode::CANCELLED, "upload cancelled"};
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "empty upload: the first message must carry the file name"};
-  }
-
-  // The name is stored as sent, and must be free unless the config allows overwriting.
-  StatusOr<void> admit_target() const {
-    if (auto admitted = admit_name(name_, NameUse::upload); !admitted)
-      return invalid_name(admitted.error());
-    if (!svc_.options().allow_overwrite &&
-        (svc_.folder().exists(name_) || svc_.index().find(name_)))
-      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                          "'" + name_ + "' already exists on this peer");
-    return {};
   }
 
   // The sha256 the sender expects, if it names one (64 hex digits).
@@ -409,35 +397,15 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     co_return FsResult<void>{};
   }
 
-  // Puts the file in place under its name, if its content is what the sender expected,
-  // and tells the hasher and the index.
+  // Puts the file in place under its name, if its content is what the sender expected.
   grpc::Status store(TempFile& temp, uint64_t size, const TransferLog& log) {
     // The stream has ended: OnReadDone will not touch whole_ again.
     auto manifest = std::make_shared<const p2p::Manifest>(pieces_.finish(whole_.finish()));
-    const std::string got = to_hex(manifest->sha256);
-    if (expected_ && manifest->sha256 != *expected_) {
-      log.finished(size, "refused: its sha256 is " + got + ", not " + to_hex(*expected_));
-      return grpc::Status(grpc::StatusCode::DATA_LOSS, "the upload's content has sha256 " + got +
-                                                           ", not the expected " +
-                                                           to_hex(*expected_) + "; nothing stored");
-    }
-    const auto stamp = temp.stamp();
-    if (!stamp) {
-      log.finished(size, stamp.error().why);
-      return to_status(stamp.error());
-    }
-    // Before the rename: the watcher may see the file under its name at once, and the hasher
-    // must find its manifest known by then.
-    if (svc_.learned()) svc_.learned()({name_, *stamp, manifest});
-    if (auto committed = temp.commit(name_, svc_.options().allow_overwrite); !committed) {
-      log.finished(size, committed.error().why);
-      return to_status(committed.error());
-    }
-    svc_.index().refresh(name_);
-    log.finished(size, "OK, sha256 " + got);
+    auto stored = svc_.store_upload(temp, name_, size, std::move(manifest), expected_, log);
+    if (!stored) return stored.error();
     resp_->set_ok(true);
     resp_->set_message("stored " + name_ + " (" + std::to_string(size) + " bytes)");
-    resp_->set_sha256(got);
+    resp_->set_sha256(*stored);
     return grpc::Status::OK;
   }
 
@@ -516,6 +484,52 @@ FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& 
       options_(std::move(options)),
       learned_(std::move(learned)),
       upload_rate_(options_.max_upload_rate) {}
+
+Result<DownloadTarget, grpc::Status> FileService::open_download(std::string_view requested) const {
+  const auto wanted = admit_name(requested, NameUse::serve);
+  if (!wanted) return download_name_refused(wanted.error());
+  std::string name = resolve_download_name(index_, *wanted);
+  auto opened = folder_.open_read(name);
+  if (!opened) return to_status(opened.error());
+  return DownloadTarget{std::move(name), std::move(opened).value()};
+}
+
+Result<void, grpc::Status> FileService::admit_upload_target(std::string_view name) const {
+  if (auto admitted = admit_name(name, NameUse::upload); !admitted)
+    return invalid_name(admitted.error());
+  if (!options_.allow_overwrite && (folder_.exists(name) || index_.find(name)))
+    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                        "'" + std::string(name) + "' already exists on this peer");
+  return {};
+}
+
+Result<std::string, grpc::Status> FileService::store_upload(
+    TempFile& temp, const std::string& name, uint64_t size,
+    std::shared_ptr<const p2p::Manifest> manifest, const std::optional<Sha256>& expected,
+    const TransferLog& log) {
+  const std::string got = to_hex(manifest->sha256);
+  if (expected && manifest->sha256 != *expected) {
+    log.finished(size, "refused: its sha256 is " + got + ", not " + to_hex(*expected));
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "the upload's content has sha256 " + got +
+                                                         ", not the expected " +
+                                                         to_hex(*expected) + "; nothing stored");
+  }
+  const auto stamp = temp.stamp();
+  if (!stamp) {
+    log.finished(size, stamp.error().why);
+    return to_status(stamp.error());
+  }
+  // Before the rename: the watcher may see the file under its name at once, and the hasher
+  // must find its manifest known by then.
+  if (learned_) learned_({name, *stamp, std::move(manifest)});
+  if (auto committed = temp.commit(name, options_.allow_overwrite); !committed) {
+    log.finished(size, committed.error().why);
+    return to_status(committed.error());
+  }
+  index_.refresh(name);
+  log.finished(size, "OK, sha256 " + got);
+  return got;
+}
 
 Result<void, grpc::Status> FileService::admit() {
   if (shutting_down()) return unavailable();
@@ -611,7 +625,11 @@ bool FileService::authorized(const grpc::CallbackServerContext* ctx) const {
   const auto& md = ctx->client_metadata();
   const auto it = md.find("authorization");
   if (it == md.end()) return false;
-  const std::string_view given(it->second.data(), it->second.size());
+  return token_ok(std::string_view(it->second.data(), it->second.size()));
+}
+
+bool FileService::token_ok(std::string_view given) const {
+  if (options_.upload_token.empty()) return true;
   const std::string expected = "Bearer " + options_.upload_token;
   // Compared in full whatever the first difference, so timing tells nothing.
   unsigned diff = given.size() ^ expected.size();

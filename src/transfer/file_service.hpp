@@ -8,7 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/config.hpp"
 #include "core/metrics.hpp"
@@ -59,6 +62,14 @@ using FileServiceBase = transfer::FileService::WithRawCallbackMethod_Download<
     transfer::FileService::WithCallbackMethod_Upload<
         transfer::FileService::WithCallbackMethod_Manifest<transfer::FileService::Service>>>;
 
+class TransferLog;
+
+// A file a download reads: its name as stored, and the open file.
+struct DownloadTarget {
+  std::string name;
+  OpenedFile file;
+};
+
 class FileService final : public FileServiceBase {
  public:
   FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& folder,
@@ -85,6 +96,29 @@ class FileService final : public FileServiceBase {
   void abort_transfers() { aborting_.store(true); }
   const std::atomic<bool>& aborting() const { return aborting_; }
 
+  // The steps a download and an upload take, whichever protocol carries them (gRPC here,
+  // HTTP's /archivos/ in peer/http_files):
+
+  // Whether a new transfer may start (it is then counted in active(), and whoever runs it
+  // must release it); else the status refusing it.
+  Result<void, grpc::Status> admit();
+  // Whether `authorization` ("Bearer TOKEN") carries the upload token, when one is set.
+  bool token_ok(std::string_view authorization) const;
+  // The file `requested` names for a download: admitted with download rules, resolved in
+  // the index (case, spaces), opened (regular files only, never through a link).
+  Result<DownloadTarget, grpc::Status> open_download(std::string_view requested) const;
+  // Whether an upload may be stored under `name` (as sent): a valid name, free unless the
+  // config allows overwriting.
+  Result<void, grpc::Status> admit_upload_target(std::string_view name) const;
+  // Puts an upload of `size` bytes in place under `name` if its content is what the sender
+  // expected (DATA_LOSS otherwise, nothing stored), and tells the hasher and the index. The
+  // stored file's sha256 in hex.
+  Result<std::string, grpc::Status> store_upload(TempFile& temp, const std::string& name,
+                                                 uint64_t size,
+                                                 std::shared_ptr<const p2p::Manifest> manifest,
+                                                 const std::optional<Sha256>& expected,
+                                                 const TransferLog& log);
+
   asio::io_context& io() { return ctx_; }
   FileIndex& index() { return index_; }
   SharedFolder& folder() { return folder_; }
@@ -97,8 +131,6 @@ class FileService final : public FileServiceBase {
   const LearnedFn& learned() const { return learned_; }
 
  private:
-  // Whether a new transfer may start (it is then counted); else the status refusing it.
-  Result<void, grpc::Status> admit();
   // Whether an Upload carries the token the config asks for (always, when none is set).
   bool authorized(const grpc::CallbackServerContext* ctx) const;
 
