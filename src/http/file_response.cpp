@@ -103,12 +103,16 @@ std::string attachment(std::string_view name) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string fallback, exact;
   for (unsigned char c : name) {
+    // One '_' for each character the fallback cannot carry (a UTF-8 sequence is one).
     const bool plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' && c != ';';
-    fallback.push_back(plain ? static_cast<char>(c) : '_');
+    if (plain)
+      fallback.push_back(static_cast<char>(c));
+    else if (c < 0x80 || c >= 0xC0)
+      fallback.push_back('_');
     // RFC 8187 attr-char: letters, digits and !#$&+-.^_`|~ go as they are.
-    const bool attr = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) !=
-                          std::string_view::npos;
+    const bool attr =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     if (attr) {
       exact.push_back(static_cast<char>(c));
     } else {

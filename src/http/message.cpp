@@ -4,17 +4,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
-#include <array>
 
 namespace p2p::http {
 
 namespace {
 
 constexpr std::array<std::string_view, static_cast<size_t>(Header::kCount)> kHeaderNames{
-    "authorization", "content-type", "digest",  "expect",  "if-none-match",
+    "authorization", "content-type", "digest",      "expect",  "if-none-match",
     "if-range",      "range",        "repr-digest", "x-sha256"};
 
 }  // namespace

@@ -66,8 +66,10 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
     return s.fail(431, "request headers are larger than " +
                            std::to_string(s.limits_.max_header_bytes) + " bytes");
   // No header we keep has a longer name; a longer one is skipped without being stored.
-  if (s.field_.size() + len <= 32) s.field_.append(at, len);
-  else s.field_.assign("-");
+  if (s.field_.size() + len <= 32)
+    s.field_.append(at, len);
+  else
+    s.field_.assign("-");
   return 0;
 }
 

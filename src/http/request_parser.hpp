@@ -1,7 +1,7 @@
 // Incremental HTTP/1.1 request parser on llhttp, with no sockets: bytes in, complete
 // requests or an error status out. Stops after each request so that pipelined requests
-// are answered in order. A PUT's body (unless empty) is streamed: the parser stops after its headers
-// (headers_ready), and the body's bytes then come out of feed_body into the caller's
+// are answered in order. A PUT's body (unless empty) is streamed: the parser stops after its
+// headers (headers_ready), and the body's bytes then come out of feed_body into the caller's
 // buffer, never held whole.
 #pragma once
 
@@ -71,11 +71,11 @@ class RequestParser {
   llhttp_t parser_;
   Request req_;
   size_t header_bytes_ = 0;
-  std::string field_;                 // the header name arriving
-  Header current_ = Header::kCount;   // the header whose value arrives; kCount: skipped
-  bool streamed_ = false;             // this request's body goes through feed_body
-  bool at_headers_ = false;           // paused after a streamed request's headers
-  char* body_out_ = nullptr;          // where feed_body puts the body
+  std::string field_;                // the header name arriving
+  Header current_ = Header::kCount;  // the header whose value arrives; kCount: skipped
+  bool streamed_ = false;            // this request's body goes through feed_body
+  bool at_headers_ = false;          // paused after a streamed request's headers
+  char* body_out_ = nullptr;         // where feed_body puts the body
   size_t body_used_ = 0;
   bool in_message_ = false;
   bool paused_ = false;

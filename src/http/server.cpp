@@ -12,11 +12,11 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/post.hpp>
 #include <asio/write.hpp>
 #include <optional>
 #include <span>
@@ -303,8 +303,8 @@ struct Server::Connection {
           if (!co_await continue_once()) co_return fail();
           // A Content-Length body is read no further than its end: what follows is the
           // next request, and stays unread until then.
-          const size_t want = left ? static_cast<size_t>(std::min<uint64_t>(*left, into.size()))
-                                   : into.size();
+          const size_t want =
+              left ? static_cast<size_t>(std::min<uint64_t>(*left, into.size())) : into.size();
           auto [rec, n] =
               co_await c.stream.async_read_some(asio::buffer(into.data(), want), use_nothrow);
           if (rec) co_return fail();
@@ -387,8 +387,8 @@ struct Server::Connection {
     if constexpr (is_tls) {
       ok = co_await flush() && co_await send_through_stream(body, sent);
     } else {
-      ok = co_await send_queued() && co_await send_file(body.fd(), body.offset(), body.length(),
-                                                        &body, &sent);
+      ok = co_await send_queued() &&
+           co_await send_file(body.fd(), body.offset(), body.length(), &body, &sent);
     }
     body.finished(sent);
     out.clear();
@@ -436,9 +436,11 @@ struct Server::Connection {
     while (sent < body.length()) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(kTlsChunk, body.length() - sent));
       if (!co_await body.pace(n)) co_return false;
-      const ssize_t got = ::pread(body.fd(), chunk.data(), n, static_cast<off_t>(body.offset() + sent));
+      const ssize_t got =
+          ::pread(body.fd(), chunk.data(), n, static_cast<off_t>(body.offset() + sent));
       if (got <= 0) co_return false;  // an error, or the file shrank
-      auto [wec, w] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<size_t>(got)), use_nothrow);
+      auto [wec, w] = co_await asio::async_write(
+          stream, asio::buffer(chunk.data(), static_cast<size_t>(got)), use_nothrow);
       if (wec) co_return false;
       sent += static_cast<uint64_t>(got);
       extend_deadline();
@@ -506,8 +508,8 @@ struct Server::Connection {
   asio::ip::tcp::endpoint remote;
   Deadline deadline;
   RequestParser parser;
-  uint64_t served = 0;   // requests answered
-  std::string out;       // responses not yet written
+  uint64_t served = 0;       // requests answered
+  std::string out;           // responses not yet written
   std::string_view pending;  // bytes read and not parsed yet
   std::string carry;     // what a streamed body's last read held beyond it (pending points here)
   bool closing = false;  // the last response said Connection: close

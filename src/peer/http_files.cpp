@@ -4,11 +4,11 @@
 #include <sys/stat.h>
 
 #include <asio/experimental/as_tuple.hpp>
-#include <atomic>
 #include <asio/random_access_file.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write_at.hpp>
+#include <atomic>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <memory>
@@ -57,7 +57,9 @@ int http_status(const grpc::Status& s) {
   }
 }
 
-http::Response refusal(const grpc::Status& s) { return http::json_error(http_status(s), s.error_message()); }
+http::Response refusal(const grpc::Status& s) {
+  return http::json_error(http_status(s), s.error_message());
+}
 
 http::Response busy(const grpc::Status& s) {
   auto r = http::json_error(503, s.error_message());
@@ -190,7 +192,8 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
     return refusal(target.error());
   }
   struct stat st {};
-  if (::fstat(target->file.fd.get(), &st) != 0) return http::json_error(500, "cannot stat the file");
+  if (::fstat(target->file.fd.get(), &st) != 0)
+    return http::json_error(500, "cannot stat the file");
   const uint64_t size = target->file.size;
   const Validators v = validators_of(files_.index(), target->name, st);
 
@@ -212,8 +215,8 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
   uint64_t offset = 0, length = size;
   switch (range.kind) {
     case http::ByteRange::unsatisfiable: {
-      auto e = http::json_error(416, "the range asked is not within the file's " +
-                                         std::to_string(size) + " bytes");
+      auto e = http::json_error(
+          416, "the range asked is not within the file's " + std::to_string(size) + " bytes");
       e.headers = r.headers + "Content-Range: bytes */" + std::to_string(size) + "\r\n";
       return e;
     }
@@ -233,10 +236,10 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
     return r;
   }
   if (auto admitted = files_.admit(); !admitted) return busy(admitted.error());
-  const std::string what = range.kind == http::ByteRange::part
-                               ? target->name + " bytes " + std::to_string(offset) + "+" +
-                                     std::to_string(length)
-                               : target->name;
+  const std::string what =
+      range.kind == http::ByteRange::part
+          ? target->name + " bytes " + std::to_string(offset) + "+" + std::to_string(length)
+          : target->name;
   r.file_body = std::make_shared<PacedFile>(files_, sent_, std::move(target->file.fd), offset,
                                             length, what, client_of(req));
   return r;
@@ -293,8 +296,9 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
     }
     if (max != 0 && size + filled > max) {
       log.finished(size, "refused: over max_upload_bytes");
-      co_return http::json_error(413, "upload is larger than this peer accepts (max_upload_bytes = " +
-                                          std::to_string(max) + ")");
+      co_return http::json_error(413,
+                                 "upload is larger than this peer accepts (max_upload_bytes = " +
+                                     std::to_string(max) + ")");
     }
     if (filled == 0) break;
     auto [ec, written] =
@@ -315,8 +319,8 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
       co_return r;
     }
   }
-  auto stored = files_.store_upload(temp, *name, size,
-                                    std::make_shared<const Manifest>(manifest.finish()), *expected, log);
+  auto stored = files_.store_upload(
+      temp, *name, size, std::make_shared<const Manifest>(manifest.finish()), *expected, log);
   if (!stored) co_return refusal(stored.error());
   http::Response r;
   r.status = 201;

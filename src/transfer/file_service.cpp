@@ -511,8 +511,8 @@ Result<std::string, grpc::Status> FileService::store_upload(
   if (expected && manifest->sha256 != *expected) {
     log.finished(size, "refused: its sha256 is " + got + ", not " + to_hex(*expected));
     return grpc::Status(grpc::StatusCode::DATA_LOSS, "the upload's content has sha256 " + got +
-                                                         ", not the expected " +
-                                                         to_hex(*expected) + "; nothing stored");
+                                                         ", not the expected " + to_hex(*expected) +
+                                                         "; nothing stored");
   }
   const auto stamp = temp.stamp();
   if (!stamp) {

@@ -19,7 +19,7 @@ OAS30_SCHEMA = "/usr/share/openapi-specification/schemas/v3.0/schema.json"
 REPO_DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "openapi.json")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Paths near the documented ones that must not be answered.
-UNDOCUMENTED = ["/", "/listado/", "/LISTADO", "/listado.json", "/buscar/documento1.txt",
+UNDOCUMENTED = ["/listado/", "/LISTADO", "/listado.json", "/buscar/documento1.txt",
                 "/health/", "/healthz", "/status", "/peers/1", "/openapi", "/openapi.yaml",
                 "/docs", "/api", "/metrics/", "/index.html", "/favicon.ico", "//listado"]
 
@@ -44,7 +44,7 @@ def media_matches(documented, header):
         return parts[0].lower(), {p.replace(" ", "").lower() for p in parts[1:] if p}
     d_type, d_params = split(documented)
     h_type, h_params = split(header)
-    return d_type == h_type and d_params <= h_params
+    return (d_type == "*/*" or d_type == h_type) and d_params <= h_params
 
 
 class OpenApiDocument(unittest.TestCase):
@@ -89,15 +89,22 @@ class OpenApiDocument(unittest.TestCase):
     def example_request(self, path, op):
         """A request that exercises the operation: the query parameters that have an
         example (every required one must), the request body from its example."""
-        params = [p for p in op.get("parameters", []) if p["in"] == "query"]
-        for p in params:
+        everywhere = self.doc["paths"][path].get("parameters", []) + op.get("parameters", [])
+        for p in everywhere:
             if p.get("required"):
                 self.assertIn("example", p, f"{path}: required parameter {p['name']}")
-        query = {p["name"]: p["example"] for p in params if "example" in p}
+        for p in everywhere:
+            if p["in"] == "path":
+                path = path.replace("{" + p["name"] + "}", urllib.parse.quote(p["example"], safe=""))
+        query = {p["name"]: p["example"] for p in everywhere if p["in"] == "query" and "example" in p}
         target = path + ("?" + urllib.parse.urlencode(query) if query else "")
         body = None
         if "requestBody" in op:
-            body = json.dumps(op["requestBody"]["content"]["application/json"]["example"])
+            content = op["requestBody"]["content"]
+            if "application/json" in content:
+                body = json.dumps(content["application/json"]["example"])
+            else:
+                body = next(iter(content.values()))["example"]
         return target, body
 
     def test_served_document_is_the_one_in_the_repository(self):

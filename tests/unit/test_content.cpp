@@ -175,3 +175,13 @@ TEST_CASE("hash cache: keep_only drops files that are gone") {
   HashCache again(dir.path / "hashes");
   CHECK(again.load() == 1);
 }
+
+TEST_CASE("a SHA-256 from base64, as HTTP digest headers carry it") {
+  const auto d =
+      p2p::sha256_from_hex("133ee989293f92736301280c6f14c89d521200c17dcdcecca30cd20705332d44");
+  REQUIRE(d);
+  CHECK(p2p::sha256_from_base64("Ez7piSk/knNjASgMbxTInVISAMF9zc7MowzSBwUzLUQ=") == d);
+  CHECK_FALSE(p2p::sha256_from_base64("Ez7piSk/knNjASgMbxTInVISAMF9zc7MowzSBwUzLUQ"));
+  CHECK_FALSE(p2p::sha256_from_base64("Ez7piSk/knNjASgMbxTInVISAMF9zc7MowzSBwUzLU=="));
+  CHECK_FALSE(p2p::sha256_from_base64("!z7piSk/knNjASgMbxTInVISAMF9zc7MowzSBwUzLUQ="));
+}

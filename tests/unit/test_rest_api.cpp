@@ -30,6 +30,7 @@ std::set<Operation> documented() {
   std::set<Operation> ops;
   for (const auto& [path, item] : doc.at("paths").as_object()) {
     for (const auto& [method, op] : item.as_object()) {
+      if (method == "parameters") continue;  // shared by the path's operations
       std::string m(method);
       std::transform(m.begin(), m.end(), m.begin(),
                      [](unsigned char c) { return std::toupper(c); });
@@ -55,6 +56,9 @@ struct Api {
   std::unique_ptr<PeerSet> peers;
   std::unique_ptr<DistributedSearch> search;
   std::unique_ptr<RestApi> api;
+  std::unique_ptr<SharedFolder> folder;
+  std::unique_ptr<FileService> service;
+  std::unique_ptr<HttpFiles> files;
 
   Api() {
     dir.write("documento1.txt", "hola");
@@ -67,6 +71,10 @@ struct Api {
     peers = std::make_unique<PeerSet>(std::nullopt, std::nullopt);
     search = std::make_unique<DistributedSearch>(cfg, *index, *peers, *client);
     api = std::make_unique<RestApi>(cfg, *index, *peers, *search, "unit");
+    folder = std::make_unique<SharedFolder>(cfg.directory);
+    service = std::make_unique<FileService>(io, *index, *folder, TransferOptions{});
+    files = std::make_unique<HttpFiles>(*service);
+    api->set_files(files.get(), service.get());
   }
 
   // `local`: where the request arrived.
@@ -113,6 +121,8 @@ TEST_CASE("handle() answers every route of the table, and 405 or 404 otherwise")
     INFO(r.method << " " << r.path);
     std::string target(r.path);
     if (r.path == "/buscar") target += "?archivo=documento1.txt";
+    if (const auto p = target.find("{name}"); p != std::string::npos)
+      target.replace(p, 6, "documento1.txt");
     const auto got = a.handle(std::string(r.method), target, r.method == "POST" ? "{}" : "");
     CHECK(got.status != 404);
     CHECK(got.status != 405);

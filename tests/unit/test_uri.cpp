@@ -93,3 +93,8 @@ TEST_CASE("host:port exactly, as gRPC addresses and DHT nodes are given") {
     CHECK_MESSAGE(parse_host_port(bad).error().why.find("is not host:port") != std::string::npos,
                   bad);
 }
+
+TEST_CASE("a path segment decodes '+' as itself") {
+  CHECK(*p2p::percent_decode_path("a+b%20c") == "a+b c");
+  CHECK_FALSE(static_cast<bool>(p2p::percent_decode_path("a%2")));
+}
