@@ -30,6 +30,7 @@
 #include "core/config.hpp"
 #include "core/uri.hpp"
 #include "http/client.hpp"
+#include "http_files.hpp"
 #include "nginx.hpp"
 #include "peer_process.hpp"
 #include "plot.hpp"
@@ -59,6 +60,7 @@ struct Plan {
   int metrics_rounds;  // /buscar with and without a /metrics scraper, alternated
   ContentPlan content;
   SwarmPlan swarm;
+  HttpPlan http;
 };
 
 Plan make_plan(bool quick) {
@@ -74,7 +76,8 @@ Plan make_plan(bool quick) {
             5,
             1,
             {256 * kMiB, 1, 1000, 64 * kMiB, 1, 100'000'000},
-            {12, 2}};
+            {12, 2},
+            {64 * kMiB, 1, milliseconds(500), 100}};
   return {false,
           {1, 10, 50, 100, 1000},
           milliseconds(3000),
@@ -86,7 +89,8 @@ Plan make_plan(bool quick) {
           20,
           5,
           {1024 * kMiB, 3, 10000, 1024 * kMiB, 3, 100'000'000},
-          {300, 2}};
+          {300, 2},
+          {1024 * kMiB, 3, milliseconds(3000), 100}};
 }
 
 // GET /buscar through `url`, timed.
@@ -109,7 +113,7 @@ class Bench {
         work_(std::move(work)) {}
 
   // Every phase, or only the one named (rest, transfers with memory, failover, content,
-  // swarm).
+  // http, swarm).
   boost::json::object run(const std::string& only = {});
   // REST load on a running peer instead of peers of our own (its counters move).
   boost::json::object run_against(const HttpUrl& peer);
@@ -141,6 +145,7 @@ class Bench {
   void failover();
   void content() { out_["content"] = content_bench(bin_, work_, plan_.content); }
   void swarm() { out_["swarm"] = swarm_bench(swarm_script_, bin_, work_, plan_.swarm); }
+  void http() { out_["http"] = http_bench(bin_, work_, plan_.http); }
 
   Plan plan_;
   fs::path bin_, bare_bin_, swarm_script_, work_;
@@ -576,6 +581,7 @@ boost::json::object Bench::run(const std::string& only) {
   if (wanted("transfers")) memory();  // on the transfers' files
   if (wanted("failover")) failover();
   if (wanted("content")) content();
+  if (wanted("http")) http();
   if (wanted("swarm")) swarm();
   return out_;
 }
@@ -612,8 +618,8 @@ int main(int argc, char** argv) {
                  "/listado, /health and /buscar of a file it lists");
   std::string only;
   app.add_option("--only", only,
-                 "run one phase: rest, transfers (and memory), failover, content, swarm")
-      ->check(CLI::IsMember({"rest", "transfers", "failover", "content", "swarm"}));
+                 "run one phase: rest, transfers (and memory), failover, content, http, swarm")
+      ->check(CLI::IsMember({"rest", "transfers", "failover", "content", "http", "swarm"}));
   // Where the build found scripts/swarm; an installed p2p-bench is told where it is.
   std::string swarm_script = P2P_SWARM_SCRIPT;
   app.add_option("--swarm-script", swarm_script, "scripts/swarm, which the swarm phase runs");

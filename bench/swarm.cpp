@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "util.hpp"
+
 namespace fs = std::filesystem;
 
 namespace p2p::bench {
@@ -20,21 +22,6 @@ namespace {
 
 // 300 peers start, publish and search twice in about a minute; ten are a hung swarm.
 constexpr std::chrono::minutes kBound{10};
-
-// The child's exit status, or -1 once `bound` has passed (it is then killed).
-int wait_bounded(pid_t pid, std::chrono::steady_clock::duration bound) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGTERM);  // scripts/swarm stops its peers on the way out
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 }  // namespace
 

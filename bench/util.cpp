@@ -1,8 +1,11 @@
 #include "util.hpp"
 
+#include <sys/wait.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
+#include <csignal>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -31,6 +34,20 @@ void read_through(const std::filesystem::path& path) {
   std::vector<char> buf(kMiB);
   while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
   }
+}
+
+int wait_bounded(pid_t pid, std::chrono::steady_clock::duration bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 double median(std::vector<double> v) { return quantile(v, 0.5); }

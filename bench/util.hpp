@@ -1,6 +1,8 @@
 // Small pieces every phase of the bench uses: test files, timed GETs, /metrics samples.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +25,10 @@ void make_file(const std::filesystem::path& path, uint64_t size, uint64_t seed =
 
 // Reads `path` once, so that what follows finds it in the page cache.
 void read_through(const std::filesystem::path& path);
+
+// The child's exit status (128 + signal when killed by one), or -1 once `bound` has passed
+// (it is then sent SIGTERM and waited for).
+int wait_bounded(pid_t pid, std::chrono::steady_clock::duration bound);
 
 double median(std::vector<double> v);
 double mbps(uint64_t bytes, double secs);

@@ -361,9 +361,7 @@ struct Server::Connection {
 
   // What is queued, with MSG_MORE: it leaves in one segment with the body's start.
   asio::awaitable<bool> send_queued() {
-    std::error_code ec;
-    socket.native_non_blocking(true, ec);
-    if (ec) co_return false;
+    if (!non_blocking()) co_return false;
     for (size_t sent = 0; sent < out.size();) {
       const ssize_t n = ::send(socket.native_handle(), out.data() + sent, out.size() - sent,
                                MSG_MORE | MSG_NOSIGNAL);
@@ -401,9 +399,7 @@ struct Server::Connection {
   // short of its length, and the connection closes.
   asio::awaitable<bool> send_file(int fd, uint64_t offset, uint64_t size, FileBody* pace,
                                   uint64_t* sent = nullptr) {
-    std::error_code ec;
-    socket.native_non_blocking(true, ec);
-    if (ec) co_return false;
+    if (!non_blocking()) co_return false;
     const uint64_t piece = pace ? pace->piece() : kYieldEvery;
     off_t at = static_cast<off_t>(offset);
     const off_t end = static_cast<off_t>(offset + size);
@@ -450,6 +446,15 @@ struct Server::Connection {
 
   static constexpr uint64_t kYieldEvery = 4 * 1024 * 1024;
   static constexpr size_t kTlsChunk = 64 * 1024;
+
+  // The socket in non-blocking mode for our own send and sendfile calls (once: each call
+  // is an ioctl).
+  bool non_blocking() {
+    if (socket_non_blocking) return true;
+    std::error_code ec;
+    socket.native_non_blocking(true, ec);
+    return socket_non_blocking = !ec;
+  }
 
   // False when the connection went, or the watchdog cancelled the wait.
   asio::awaitable<bool> writable() {
@@ -513,6 +518,7 @@ struct Server::Connection {
   std::string_view pending;  // bytes read and not parsed yet
   std::string carry;     // what a streamed body's last read held beyond it (pending points here)
   bool closing = false;  // the last response said Connection: close
+  bool socket_non_blocking = false;
 };
 
 asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {

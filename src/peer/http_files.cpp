@@ -110,7 +110,7 @@ class PacedFile final : public http::FileBody {
       : FileBody(fd.release(), offset, length),
         files_(files),
         sent_(sent),
-        log_("HTTP download", what, length, client) {}
+        log_("HTTP download", what, length, client, false) {}
   ~PacedFile() override { files_.active().fetch_sub(1); }
 
   asio::awaitable<bool> pace(uint64_t n) override {

@@ -45,7 +45,7 @@ def need(obj, keys, where):
 
 
 need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content",
-        "swarm"], "top level")
+        "http", "swarm"], "top level")
 assert r["version"] == 1
 need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
 endpoints = {"listado", "listado_10k", "buscar_local", "buscar_local_nb", "buscar_remote"}
@@ -115,6 +115,16 @@ if not resume.get("first_run_cancelled") or not resume.get("resumed_pieces", 0) 
 # A resumed download re-sends at most one piece beyond what was missing (1 MiB pieces).
 if resume.get("bytes_beyond_missing", 0) > 1024 * 1024:
     problems.append(f"resume re-sent {resume.get('bytes_beyond_missing')} bytes beyond what was missing")
+
+http = r.get("http", {})
+need(http.get("download", {}), ["file_bytes", "peer_MBps", "nginx_MBps", "nginx_fraction", "rss_idle_kb",
+                                "rss_peak_kb"], "http.download")
+need(http.get("small_gets", {}), ["rps", "p99_us", "errors", "nginx_rps", "nginx_fraction"], "http.small_gets")
+need(http.get("page", {}), ["bytes", "first_load_ms"], "http.page")
+if http.get("small_gets", {}).get("errors", 0) != 0:
+    problems.append(f"http small GETs: {http['small_gets']['errors']} errors")
+if not 0 < http.get("page", {}).get("bytes", 0) <= 50_000:
+    problems.append(f"http: the web page is {http.get('page', {}).get('bytes')} bytes (at most 50 kB)")
 
 swarm = r.get("swarm", {})
 results = swarm.get("results", {})

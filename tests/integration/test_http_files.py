@@ -226,6 +226,30 @@ class Downloads(unittest.TestCase):
         with open(out, "rb") as f:
             self.assertEqual(f.read(), self.long)
 
+    def test_a_file_truncated_mid_download_ends_the_response_short_and_the_peer_serves_on(self):
+        path = os.path.join(self.peer.dir, "shrinks.bin")
+        with open(path, "wb") as f:
+            f.write(self.long)
+        out = os.path.join(self.out, "shrinks")
+        slow = subprocess.Popen(["curl", "-sS", "--limit-rate", "1M", "-o", out, self.url("shrinks.bin")],
+                                stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(wait_until(lambda: os.path.exists(out) and os.path.getsize(out) >= 100_000, 30))
+            os.truncate(path, MIB)
+            _, err = slow.communicate(timeout=60)
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+        # curl says the body was short of its Content-Length (exit 18), never that it was whole.
+        self.assertEqual(slow.returncode, 18, err)
+        with open(out, "rb") as f:
+            got = f.read()
+        self.assertLess(len(got), len(self.long))
+        self.assertEqual(got[:MIB], self.long[:MIB][:len(got)])
+        self.assertEqual(self.peer.get("/health")[0], 200)
+        self.assertTrue(wait_log(self.peer, re.compile(r"HTTP download shrinks\.bin finished: .*stopped")))
+        os.unlink(path)
+
     def test_wget_resumes(self):
         d = os.path.join(self.out, "wget")
         os.makedirs(d, exist_ok=True)

@@ -85,6 +85,23 @@ class Tls(unittest.TestCase):
         self.assertEqual((status, body["present"]), (200, True))
         self.assertEqual(self.https(self.peer, "/buscar?archivo=")[0], 400)
 
+    def test_files_over_https_go_through_the_tls_stream(self):
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        self.peer.write("grande.bin", data)
+        url = f"https://127.0.0.1:{self.peer.rest_port}/archivos/grande.bin"
+        got = subprocess.run(["curl", "-sS", "--cacert", self.ca, url], capture_output=True, timeout=60)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(got.stdout, data)
+        part = subprocess.run(["curl", "-sS", "--cacert", self.ca, "-r", "70000-1100000", url],
+                              capture_output=True, timeout=60)
+        self.assertEqual(part.stdout, data[70000:1100001])
+        up = subprocess.run(["curl", "-sS", "--cacert", self.ca, "-o", "/dev/null", "-w", "%{http_code}",
+                             "-T", "-", f"https://127.0.0.1:{self.peer.rest_port}/archivos/subido-tls.bin"],
+                            input=data, capture_output=True, timeout=60)
+        self.assertEqual(up.stdout, b"201", up.stderr)
+        with open(os.path.join(self.peer.dir, "subido-tls.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
     def test_plain_http_to_the_https_port_is_told_so(self):
         t0 = time.monotonic()
         raw = raw_exchange(self.peer.rest_port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
