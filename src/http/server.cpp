@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
@@ -385,8 +387,12 @@ struct Server::Connection {
     if constexpr (is_tls) {
       ok = co_await flush() && co_await send_through_stream(body, sent);
     } else {
+      // A large body leaves in full segments (TCP_CORK, nginx's tcp_nopush): the headers
+      // and the file's pages coalesce; uncorking at the end pushes out the rest.
+      const bool cork = body.length() >= kCorkFrom && set_cork(true);
       ok = co_await send_queued() &&
            co_await send_file(body.fd(), body.offset(), body.length(), &body, &sent);
+      if (cork) set_cork(false);
     }
     body.finished(sent);
     out.clear();
@@ -445,6 +451,7 @@ struct Server::Connection {
   }
 
   static constexpr uint64_t kYieldEvery = 4 * 1024 * 1024;
+  static constexpr uint64_t kCorkFrom = 256 * 1024;
   static constexpr size_t kTlsChunk = 64 * 1024;
 
   // The socket in non-blocking mode for our own send and sendfile calls (once: each call
@@ -454,6 +461,11 @@ struct Server::Connection {
     std::error_code ec;
     socket.native_non_blocking(true, ec);
     return socket_non_blocking = !ec;
+  }
+
+  bool set_cork(bool on) {
+    const int v = on ? 1 : 0;
+    return ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0;
   }
 
   // False when the connection went, or the watchdog cancelled the wait.
