@@ -121,6 +121,8 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
 int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
   auto& s = self(p);
   if (s.streamed_) {
+    // Fed through feed() instead of feed_body(): the bytes are dropped.
+    if (!s.body_out_) return 0;
     // feed_body gave at most as many bytes as `body_out_` has room for.
     char* to = s.body_out_ + s.body_used_;
     if (to != at) std::memmove(to, at, len);
