@@ -277,6 +277,9 @@ class LargeDownload(unittest.TestCase):
             with open(path, "wb") as f:
                 f.truncate(1024 * MIB)  # sparse: zeros from the page cache
             self.assertTrue(wait_until(lambda: "large.bin" in listed(peer), 30))
+            # The searches' own memory (buffers, the allocator's arenas) is in the baseline.
+            for _ in range(20):
+                self.assertEqual(peer.get("/buscar?archivo=hola.txt")[0], 200)
             idle = rss_kb(peer.proc.pid)
             # Paced by the client so that the download lasts while we ask.
             dl = subprocess.Popen(["curl", "-sS", "--limit-rate", "200M", "-o", "/dev/null", "-w", "%{size_download}",
@@ -298,8 +301,12 @@ class LargeDownload(unittest.TestCase):
                     dl.kill()
             self.assertEqual(int(out), 1024 * MIB)
             self.assertGreaterEqual(answered, 5, "the download ended before the searches could overlap it")
-            # sendfile: no user-space copy of the file; what grows is a few kB at most.
-            self.assertLess(peak - idle, 2048, f"RSS grew from {idle} to {peak} kB")
+            # sendfile: no user-space copy of the file; what grows is a few kB at most. Under a
+            # sanitizer the figure measures it (TSan's shadow memory, ASan's quarantine of
+            # freed blocks), not us: the normal build checks the bound.
+            print(f"\nRSS idle {idle} kB, peak during a 1 GiB download {peak} kB")
+            if not os.environ.get("P2P_SANITIZER"):
+                self.assertLess(peak - idle, 2048, f"RSS grew from {idle} to {peak} kB")
 
 
 class AriaFromThreePeers(unittest.TestCase):
