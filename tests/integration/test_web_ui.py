@@ -1,7 +1,8 @@
 """The web page (GET /ui/) in a real browser: headless Chromium driven by chromium-driver
 through Selenium, against real peers on loopback. The page loads without console errors,
 lists the peer's files, finds a file another peer holds and downloads it byte-exact from
-that peer, uploads through the file input (asking for the token), shows a hostile file
+that peer, uploads through the file input (asking for the token) and by a drop on the
+page, shows a hostile file
 name as text, and fits a phone's width. A screenshot is left in the build folder
 (test-artifacts/web_ui*.png)."""
 import hashlib
@@ -144,7 +145,24 @@ class WebPage(unittest.TestCase):
         entries = self.severe_console_entries()
         self.assertTrue(all("401" in e["message"] for e in entries), entries)
 
-    def test_4_the_page_fits_a_phone_and_is_small(self):
+    def test_4_a_file_dropped_on_the_page_is_uploaded(self):
+        self.open_page()
+        # What a drag from the desktop delivers: a drop event carrying a File.
+        self.driver.execute_script("""
+            const dt = new DataTransfer();
+            dt.items.add(new File(["dropped bytes\\n"], "arrastrado.txt", {type: "text/plain"}));
+            const zone = document.getElementById("drop-zone");
+            zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        """)
+        wait_for(self.driver, "#token-box", lambda e: e[0].is_displayed())
+        self.driver.find_element(By.ID, "token").send_keys("t0k")
+        self.driver.find_element(By.ID, "token-retry").click()
+        wait_for(self.driver, "#uploads li", lambda items: "stored" in items[0].text)
+        with open(os.path.join(self.peer.dir, "arrastrado.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"dropped bytes\n")
+
+    def test_5_the_page_fits_a_phone_and_is_small(self):
         self.driver.set_window_size(390, 844)
         try:
             self.open_page()
