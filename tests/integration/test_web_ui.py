@@ -2,8 +2,7 @@
 through Selenium, against real peers on loopback. The page loads without console errors,
 lists the peer's files, finds a file another peer holds and downloads it byte-exact from
 that peer, uploads through the file input (asking for the token) and by a drop on the
-page, shows a hostile file
-name as text, and fits a phone's width. A screenshot is left in the build folder
+page, shows a hostile file name as text, and fits a phone's width. A screenshot is left in the build folder
 (test-artifacts/web_ui*.png)."""
 import hashlib
 import os
