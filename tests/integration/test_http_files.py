@@ -195,6 +195,13 @@ class Downloads(unittest.TestCase):
                         args += ["-X", "PUT", "--data-binary", "evil"]
                     r = curl(*args, self.base + name)
                     self.assertEqual(r.stdout, b"400", name)
+        # A link in the share, even to a file beside it, is never followed.
+        os.symlink(self.outside, os.path.join(self.peer.dir, "enlace.txt"))
+        try:
+            r = curl("-o", "/dev/null", "-w", "%{http_code}", self.base + "enlace.txt")
+            self.assertIn(r.stdout, (b"403", b"404"))
+        finally:
+            os.unlink(os.path.join(self.peer.dir, "enlace.txt"))
         # A missing file, and one of the peer's temporaries, are not found.
         for name in ("nada.txt", ".p2p-tmp-1"):
             r = curl("-o", "/dev/null", "-w", "%{http_code}", self.base + name)
