@@ -10,12 +10,6 @@
 namespace p2p::http {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // All digits, fitting 64 bits.
 std::optional<uint64_t> number(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
@@ -30,7 +24,7 @@ template <class Fn>
 void each_tag(std::string_view list, Fn fn) {
   while (!list.empty()) {
     const auto comma = list.find(',');
-    fn(trim(list.substr(0, comma)));
+    fn(trim_ows(list.substr(0, comma)));
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -43,17 +37,23 @@ std::string_view opaque(std::string_view tag) {
 
 }  // namespace
 
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 ByteRange parse_range(std::string_view header, uint64_t size) {
-  header = trim(header);
+  header = trim_ows(header);
   if (header.empty()) return {};
   constexpr std::string_view kUnit = "bytes=";
   if (header.size() < kUnit.size() || !iequals(header.substr(0, kUnit.size()), kUnit)) return {};
-  std::string_view spec = trim(header.substr(kUnit.size()));
+  std::string_view spec = trim_ows(header.substr(kUnit.size()));
   if (spec.find(',') != std::string_view::npos) return {};  // several: the whole file
   const auto dash = spec.find('-');
   if (dash == std::string_view::npos) return {};
-  const auto first = trim(spec.substr(0, dash));
-  const auto last = trim(spec.substr(dash + 1));
+  const auto first = trim_ows(spec.substr(0, dash));
+  const auto last = trim_ows(spec.substr(dash + 1));
   if (first.empty()) {
     // bytes=-N: the last N bytes.
     const auto n = number(last);
@@ -83,7 +83,7 @@ std::string http_date(std::time_t t) {
 }
 
 bool none_match_matches(std::string_view if_none_match, std::string_view etag) {
-  if (trim(if_none_match) == "*") return true;
+  if (trim_ows(if_none_match) == "*") return true;
   bool match = false;
   each_tag(if_none_match, [&](std::string_view tag) {
     if (!tag.empty() && opaque(tag) == opaque(etag)) match = true;
@@ -93,7 +93,7 @@ bool none_match_matches(std::string_view if_none_match, std::string_view etag) {
 
 bool if_range_matches(std::string_view if_range, std::string_view etag,
                       std::string_view last_modified) {
-  if_range = trim(if_range);
+  if_range = trim_ows(if_range);
   if (if_range.starts_with('"')) return !etag.starts_with("W/") && if_range == etag;
   if (if_range.starts_with("W/")) return false;  // a weak tag never lets a range through
   return !last_modified.empty() && if_range == last_modified;

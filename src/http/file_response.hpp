@@ -9,6 +9,9 @@
 
 namespace p2p::http {
 
+// `s` without the spaces and tabs around it (HTTP's optional whitespace).
+std::string_view trim_ows(std::string_view s);
+
 // What a Range header asks of a file of `size` bytes.
 struct ByteRange {
   enum Kind {

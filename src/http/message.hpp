@@ -85,6 +85,8 @@ class FileBody {
   virtual asio::awaitable<bool> pace(uint64_t n);
   // The largest piece pace() is asked for: the server sends at most this much at a time.
   virtual uint64_t piece() const { return 4 * 1024 * 1024; }
+  // After each piece has gone out: its bytes.
+  virtual void progressed(uint64_t n) { (void)n; }
   // Once, when the body is sent or the sending stopped: how many bytes went out.
   virtual void finished(uint64_t sent) { (void)sent; }
 

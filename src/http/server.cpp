@@ -120,6 +120,20 @@ void Server::stop() {
   });
 }
 
+void Server::close_connections() {
+  std::lock_guard lock(live_->mu);
+  for (const auto& [id, entry] : live_->sockets) {
+    asio::post(entry.first, [live = live_, id = id] {
+      std::lock_guard lock(live->mu);
+      const auto it = live->sockets.find(id);
+      if (it == live->sockets.end()) return;  // it ended meanwhile
+      std::error_code ignored;
+      it->second.second->shutdown(asio::socket_base::shutdown_both, ignored);
+      it->second.second->close(ignored);
+    });
+  }
+}
+
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
     asio::ip::tcp::socket socket = limits_.multithreaded
@@ -324,9 +338,11 @@ struct Server::Connection {
       }
     }
 
-    // "100 Continue", once, before the first read from the socket, if the client waits
-    // for it.
+    // Before each read from the socket: what is queued for earlier requests, then "100
+    // Continue", once, if the client waits for it.
     asio::awaitable<bool> continue_once() {
+      // The answers to earlier pipelined requests go first (and do not wait for the body).
+      if (!co_await c.flush()) co_return false;
       if (!expects_continue || continued) co_return true;
       continued = true;
       static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -416,6 +432,7 @@ struct Server::Connection {
       while (at < piece_end) {
         const ssize_t w =
             ::sendfile(socket.native_handle(), fd, &at, static_cast<size_t>(piece_end - at));
+        if (sent) *sent = static_cast<uint64_t>(at) - offset;
         if (w > 0) continue;
         if (w == 0) co_return false;  // the file ended before its length
         if (errno == EAGAIN) {
@@ -425,7 +442,9 @@ struct Server::Connection {
           co_return false;
         }
       }
-      if (sent) *sent = static_cast<uint64_t>(at) - offset;
+      if (pace) pace->progressed(n);
+      // Progress, however slow (a rate limit may keep the socket from ever filling).
+      extend_deadline();
       // A client that keeps up would never make sendfile wait: let the others have a turn.
       co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     }
@@ -445,6 +464,7 @@ struct Server::Connection {
           stream, asio::buffer(chunk.data(), static_cast<size_t>(got)), use_nothrow);
       if (wec) co_return false;
       sent += static_cast<uint64_t>(got);
+      body.progressed(static_cast<uint64_t>(got));
       extend_deadline();
     }
     co_return true;
@@ -539,6 +559,22 @@ asio::awaitable<void> Server::serve(asio::ip::tcp::socket socket) {
     std::shared_ptr<std::atomic<size_t>> n;
     ~Release() { n->fetch_sub(1, std::memory_order_relaxed); }
   } release{connections_};
+
+  // Registered for close_connections(), and removed on this executor before the socket goes.
+  uint64_t id;
+  {
+    std::lock_guard lock(live_->mu);
+    id = live_->next++;
+    live_->sockets.emplace(id, std::make_pair(socket.get_executor(), &socket));
+  }
+  struct Unregister {
+    std::shared_ptr<Live> live;
+    uint64_t id;
+    ~Unregister() {
+      std::lock_guard lock(live->mu);
+      live->sockets.erase(id);
+    }
+  } unregister{live_, id};
 
   std::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);

@@ -11,7 +11,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "core/metrics.hpp"
 #include "http/message.hpp"
@@ -47,6 +50,10 @@ class Server {
 
   // Stops accepting (from any thread); connections already open finish their current request.
   void stop();
+  // Closes every open connection (from any thread), whatever it is doing: a download stuck
+  // on a client that stopped reading, an upload whose body stopped arriving. Their
+  // coroutines then end on their own executors (transfers released, temporaries removed).
+  void close_connections();
 
   size_t connections() const { return connections_->load(std::memory_order_relaxed); }
 
@@ -81,6 +88,14 @@ class Server {
   // Shared with each connection's coroutine, which may outlive the server object when the
   // io_context destroys it at exit.
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
+  // The open connections' sockets by id, each closed only on its connection's executor
+  // (where it is also removed before the socket goes). Shared for the same reason.
+  struct Live {
+    std::mutex mu;
+    uint64_t next = 0;
+    std::unordered_map<uint64_t, std::pair<asio::any_io_executor, asio::ip::tcp::socket*>> sockets;
+  };
+  std::shared_ptr<Live> live_ = std::make_shared<Live>();
   // Shared for the same reason.
   using Rejections = std::array<metrics::Counter, kRejections>;
   std::shared_ptr<Rejections> rejected_ = std::make_shared<Rejections>();

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -61,6 +62,12 @@ http::Response refusal(const grpc::Status& s) {
   return http::json_error(http_status(s), s.error_message());
 }
 
+// A file-system failure: a full disk is 507, the rest as a transfer would say.
+http::Response fs_refusal(const FsFailure& f) {
+  if (f.code == FsError::no_space) return http::json_error(507, f.why);
+  return refusal(to_status(f));
+}
+
 http::Response busy(const grpc::Status& s) {
   auto r = http::json_error(503, s.error_message());
   r.headers = "Retry-After: 1\r\n";
@@ -83,12 +90,16 @@ Result<std::string> decode_name(std::string_view encoded) {
 struct Validators {
   std::string etag;
   std::string last_modified;
+  // Last-Modified is a strong validator only for a file not modified within the last
+  // second (RFC 9110 8.8.2.2): two versions within one second share it.
+  bool date_is_strong = false;
 };
 
 Validators validators_of(const FileIndex& index, std::string_view name, const struct stat& st) {
   const FileStamp stamp = stamp_of(st);
   Validators v;
   v.last_modified = http::http_date(st.st_mtim.tv_sec);
+  v.date_is_strong = st.st_mtim.tv_sec + 1 < std::time(nullptr);
   if (const auto e = index.find(name); e && e->manifest && e->stamp() == stamp) {
     v.etag = "\"" + to_hex(e->manifest->sha256) + "\"";
   } else {
@@ -131,8 +142,8 @@ class PacedFile final : public http::FileBody {
   uint64_t piece() const override {
     return files_.upload_rate().rate() == 0 ? FileBody::piece() : files_.options().chunk_size;
   }
+  void progressed(uint64_t n) override { sent_.add(n); }
   void finished(uint64_t sent) override {
-    sent_.add(sent);
     log_.finished(sent, sent == length() ? "OK" : "stopped: the connection or the file ended");
   }
 
@@ -187,7 +198,8 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
   if (!name) return http::json_error(400, name.error().why);
   auto target = files_.open_download(*name);
   if (!target) {
-    spdlog::info("HTTP download {} for {} refused: {}", *name, client_of(req),
+    // The name as it came (percent-encoded): decoded, it could carry a line break.
+    spdlog::info("HTTP download {} for {} refused: {}", encoded, client_of(req),
                  target.error().error_message());
     return refusal(target.error());
   }
@@ -199,7 +211,9 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
 
   http::Response r;
   r.content_type = http::media_type(target->name);
-  r.headers = "Accept-Ranges: bytes\r\nETag: " + v.etag + "\r\nLast-Modified: " + v.last_modified +
+  r.headers = "Date: " + http::http_date(std::time(nullptr)) +
+              "\r\nAccept-Ranges: bytes\r\nETag: " + v.etag +
+              "\r\nLast-Modified: " + v.last_modified +
               "\r\nContent-Disposition: " + http::attachment(target->name) +
               "\r\nCache-Control: no-cache\r\n";
   if (const auto inm = req.header(Header::if_none_match);
@@ -207,10 +221,12 @@ http::Response HttpFiles::get(const http::Request& req, std::string_view encoded
     r.status = 304;
     return r;
   }
-  http::ByteRange range = http::parse_range(req.header(Header::range), size);
+  // Range is for GET alone (RFC 9110 14.2): a HEAD describes the whole file.
+  http::ByteRange range;
+  if (req.method == "GET") range = http::parse_range(req.header(Header::range), size);
   if (const auto ir = req.header(Header::if_range);
       range.kind != http::ByteRange::whole && !ir.empty() &&
-      !http::if_range_matches(ir, v.etag, v.last_modified))
+      !http::if_range_matches(ir, v.etag, v.date_is_strong ? v.last_modified : std::string()))
     range = {};  // the client's copy is not this version: it gets the whole file
   uint64_t offset = 0, length = size;
   switch (range.kind) {
@@ -254,6 +270,10 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
     r.headers = "WWW-Authenticate: Bearer realm=\"p2p-share\"\r\n";
     co_return r;
   }
+  // If-None-Match: * asks to create, never to replace (whatever allow_overwrite says).
+  if (http::trim_ows(req.header(Header::if_none_match)) == "*" &&
+      (files_.folder().exists(*name) || files_.index().find(*name)))
+    co_return http::json_error(412, "'" + *name + "' exists (If-None-Match: *)");
   if (auto target = files_.admit_upload_target(*name); !target) co_return refusal(target.error());
   const auto expected = expected_digest(req);
   if (!expected) co_return http::json_error(400, expected.error().why);
@@ -269,7 +289,7 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   if (files_.shutting_down()) co_return http::json_error(503, "peer is shutting down");
 
   auto created = files_.folder().create_temp();
-  if (!created) co_return refusal(to_status(created.error()));
+  if (!created) co_return fs_refusal(created.error());
   TempFile temp = std::move(created).value();
   const TransferLog log("HTTP upload", *name, req.content_length.value_or(0), client_of(req));
   asio::random_access_file writer(co_await asio::this_coro::executor, ::dup(temp.fd()));
@@ -306,7 +326,7 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
     if (ec) {
       const FsFailure f = fs_failure(ec.value(), "cannot write", *name);
       log.finished(size, f.why);
-      co_return http::json_error(f.code == FsError::no_space ? 507 : 500, f.why);
+      co_return fs_refusal(f);
     }
     manifest.update(buf.data(), filled);
     size += filled;
@@ -321,7 +341,12 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   }
   auto stored = files_.store_upload(
       temp, *name, size, std::make_shared<const Manifest>(manifest.finish()), *expected, log);
-  if (!stored) co_return refusal(stored.error());
+  if (!stored) {
+    // Our own checks of the size came before: RESOURCE_EXHAUSTED here is the disk.
+    if (stored.error().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+      co_return http::json_error(507, stored.error().error_message());
+    co_return refusal(stored.error());
+  }
   http::Response r;
   r.status = 201;
   r.headers = "Location: /archivos/" + percent_encode_path(*name) + "\r\n";

@@ -373,6 +373,9 @@ asio::awaitable<void> Peer::drain_and_stop() {
   if (const size_t n = files_.active_transfers()) {
     spdlog::warn("Stopping {} transfers still running after {} ms", n, grace.count());
     files_.abort_transfers();
+    // HTTP transfers waiting on their client (one that stopped reading, or sending) end
+    // when their connection is closed; gRPC's are cancelled by Shutdown below.
+    http_.close_connections();
     co_await transfers_end(std::chrono::seconds(1));
   }
   // What is still stuck (a receiver that stopped reading) is cancelled by gRPC. Shutdown

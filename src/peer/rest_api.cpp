@@ -100,8 +100,8 @@ constexpr std::string_view kPageHeaders =
 // The statuses the routes answer with; any other is counted as "other".
 // (The server itself answers 408, 413, 414, 431 and some 400s and 503s before any route:
 // p2p_http_rejected_total counts those.)
-constexpr std::array<int, 15> kStatuses{200, 201, 206, 302, 304, 400, 401, 403,
-                                        404, 405, 409, 413, 416, 500, 503};
+constexpr std::array<int, 17> kStatuses{200, 201, 206, 302, 304, 400, 401, 403, 404,
+                                        405, 409, 412, 413, 416, 500, 503, 507};
 
 size_t status_slot(int status) {
   for (size_t i = 0; i < kStatuses.size(); ++i)
@@ -291,6 +291,9 @@ http::Response RestApi::health() {
                            {"uptime_s", uptime.count()},
                            {"peers", peers_.to_json(std::chrono::steady_clock::now())}};
   if (dht_port_ != 0) body["dht_port"] = dht_port_;
+  // What an uploader (the web page) must know before it sends a body.
+  body["upload_token_required"] = !cfg_.upload_token.empty();
+  if (cfg_.max_upload_bytes != 0) body["max_upload_bytes"] = cfg_.max_upload_bytes;
   return json_ok(std::move(body));
 }
 

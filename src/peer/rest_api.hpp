@@ -99,7 +99,7 @@ class RestApi {
   asio::awaitable<http::Response> dispatch(http::Request& req, size_t& route);
 
   // One series per route (kRoutes, then "other") and status (kStatuses, then "other").
-  static constexpr size_t kRouteSlots = 16, kStatusSlots = 16;
+  static constexpr size_t kRouteSlots = 16, kStatusSlots = 24;
   metrics::LazySlots<metrics::DurationHistogram, kRouteSlots * kStatusSlots> requests_;
   std::function<void(metrics::Exposition&)> metrics_writer_;
 

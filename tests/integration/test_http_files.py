@@ -154,6 +154,12 @@ class Downloads(unittest.TestCase):
         status, h = headers_of(r.stdout.decode())
         self.assertEqual(status, 200)
         self.assertEqual(int(h["content-length"]), len(self.data))
+        self.assertIn("date", h)
+        # Range is for GET alone: a HEAD describes the whole file.
+        r = curl("-I", "-r", "0-9", self.url("big.bin"))
+        status, h = headers_of(r.stdout.decode())
+        self.assertEqual(status, 200)
+        self.assertEqual(int(h["content-length"]), len(self.data))
         # A raw HEAD: nothing follows the headers, and the connection serves the next request.
         with socket.create_connection(("127.0.0.1", self.peer.rest_port), timeout=10) as s:
             s.sendall(b"HEAD /archivos/hola.txt HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -403,10 +409,14 @@ class Uploads(unittest.TestCase):
         r = curl("-D", "-", "-o", "/dev/null", "-T", "/dev/null", self.peer.url + "/archivos/x.txt")
         self.assertIn("bearer", headers_of(r.stdout.decode())[1]["www-authenticate"].lower())
 
-    def test_an_existing_name_is_409(self):
+    def test_an_existing_name_is_409_and_412_when_asked_to_create_only(self):
         code, _ = self.put("existe.txt", b"otra cosa")
         self.assertEqual(code, 409)
+        code, _ = self.put("existe.txt", b"otra cosa", "If-None-Match: *")
+        self.assertEqual(code, 412)
         self.assertEqual(self.stored("existe.txt"), b"ya")
+        code, _ = self.put("nuevo-solo.txt", b"nuevo", "If-None-Match: *")
+        self.assertEqual(code, 201)
 
     def test_over_max_upload_bytes_is_413_with_or_without_a_length(self):
         big = b"z" * (4 * MIB + 1)
@@ -460,6 +470,41 @@ class Uploads(unittest.TestCase):
 
 
 class Limits(unittest.TestCase):
+    def test_a_rate_limited_download_outlasts_the_idle_timeout(self):
+        data = pattern(3 * MIB, "paced")
+        with Peer("Paced", files={"paced.bin": data},
+                  extra={"max_upload_rate": MIB, "http_idle_timeout_ms": 500}) as peer:
+            t0 = time.monotonic()
+            r = curl("-o", "-", peer.url + "/archivos/paced.bin")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, data)
+            # Paced for longer than the idle timeout: the connection lived on its progress.
+            self.assertGreater(time.monotonic() - t0, 1.0)
+
+    def test_a_stop_ends_http_transfers_stuck_on_their_clients(self):
+        data = pattern(24 * MIB, "stuck")
+        with Peer("Stopping", files={"stuck.bin": data}, extra={"shutdown_grace_ms": 200}) as peer:
+            reader = socket.create_connection(("127.0.0.1", peer.rest_port), timeout=10)
+            writer = socket.create_connection(("127.0.0.1", peer.rest_port), timeout=10)
+            try:
+                # A download whose client never reads, an upload whose body stops coming.
+                reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                reader.sendall(b"GET /archivos/stuck.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                writer.sendall(b"PUT /archivos/parado.bin HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 10000000\r\n\r\n" + b"p" * 100000)
+                self.assertTrue(wait_until(lambda: metric(peer, "p2p_grpc_transfers_active") >= 2, 10))
+                peer.signal(signal.SIGTERM)
+                self.assertEqual(peer.proc.wait(30), 0)
+            finally:
+                reader.close()
+                writer.close()
+            self.assertTrue(wait_log(peer, re.compile(r"Stopping 2 transfers still running")))
+            # Both ended while the peer still ran (their connections closed), not cut off
+            # with the event loop.
+            self.assertTrue(wait_log(peer, re.compile(r"HTTP download stuck\.bin finished: .*stopped")))
+            self.assertTrue(wait_log(peer, re.compile(r"HTTP upload parado\.bin finished: .*cancelled")))
+            self.assertFalse([n for n in os.listdir(peer.dir) if n.startswith(".p2p-tmp") or n == "parado.bin"])
+
     def test_max_transfers_and_max_upload_rate_hold_for_http_too(self):
         data = pattern(3 * MIB, "limits")
         with Peer("Limited", files={"slow.bin": data},

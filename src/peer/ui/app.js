@@ -34,6 +34,16 @@ function shortHash(h) { return h ? h.slice(0, 12) + "…" : "(hashing)"; }
 // /archivos/NAME on the peer at `base` ("" for this one).
 function fileUrl(base, name) { return base + "/archivos/" + encodeURIComponent(name); }
 
+// A holder's URL as another peer reported it: used only if it is plain http(s).
+function holderBase(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.origin : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 async function getJson(path) {
   const r = await fetch(path, { cache: "no-store" });
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
@@ -100,11 +110,11 @@ async function search(event) {
     const holders = reply.holders && reply.holders.length ? reply.holders
       : [{ url: reply.via || "", size: reply.size, sha256: reply.sha256 }];
     $("search-results").tBodies[0].replaceChildren(...holders.map(h => {
-      const where = h.url || "this peer";
+      const base = h.url ? holderBase(h.url) : "";
       const hash = el("code", shortHash(h.sha256));
       if (h.sha256) hash.title = h.sha256;
-      return row([where, link(fileUrl(h.url || "", reply.filename), reply.filename),
-                  humanSize(h.size), hash]);
+      const name = base === null ? el("span", reply.filename) : link(fileUrl(base, reply.filename), reply.filename);
+      return row([h.url || "this peer", name, humanSize(h.size), hash]);
     }));
     message.textContent = holders.length + (holders.length === 1 ? " holder" : " holders") + ".";
     table.hidden = false;
@@ -113,7 +123,26 @@ async function search(event) {
   }
 }
 
+// What this peer said of uploads in /health: whether they need the token, how large.
+let uploadRules = { tokenRequired: false, maxBytes: 0 };
+
+// Why `file` cannot be uploaded, checked before any byte is sent (a browser cannot wait for
+// "100 Continue", so a refusal after the body started would cost the whole body); "" if
+// it may be.
+function refusal(file) {
+  if (uploadRules.maxBytes && file.size > uploadRules.maxBytes)
+    return "larger than this peer accepts (" + humanSize(uploadRules.maxBytes) + ")";
+  if (files.some(f => f.name.toLowerCase() === file.name.toLowerCase())) return "a file of that name exists here";
+  return "";
+}
+
 function upload(file) {
+  if (uploadRules.tokenRequired && !uploadToken) {
+    pendingUploads.push(file);
+    $("token-box").hidden = false;
+    $("token").focus();
+    return;
+  }
   const item = el("li");
   const bar = el("progress");
   bar.max = file.size || 1;
@@ -122,6 +151,12 @@ function upload(file) {
   const outcome = el("span");
   item.append(bar, label, outcome);
   $("uploads").prepend(item);
+  const why = refusal(file);
+  if (why) {
+    outcome.textContent = "not sent: " + why;
+    outcome.className = "bad";
+    return;
+  }
   const xhr = new XMLHttpRequest();
   xhr.open("PUT", fileUrl("", file.name));
   if (uploadToken) xhr.setRequestHeader("Authorization", "Bearer " + uploadToken);
@@ -206,8 +241,11 @@ function every(ms, fn) {
 }
 
 function start() {
-  getJson("/health").then(h => { $("peer-name").textContent = h.name; document.title = "p2p-share · " + h.name; },
-                          e => setStatus(e.message, true));
+  getJson("/health").then(h => {
+    $("peer-name").textContent = h.name;
+    document.title = "p2p-share · " + h.name;
+    uploadRules = { tokenRequired: h.upload_token_required === true, maxBytes: h.max_upload_bytes || 0 };
+  }, e => setStatus(e.message, true));
   $("search-form").addEventListener("submit", search);
   $("files-filter").addEventListener("input", renderFiles);
   $("upload-input").addEventListener("change", e => { uploadAll(e.target.files); e.target.value = ""; });
