@@ -18,7 +18,7 @@ from peerlib import BUILD, Peer, listed, wait_until  # noqa: E402
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 except ImportError:  # scripts/setup installs python3-selenium
@@ -45,14 +45,30 @@ def browser(download_dir):
 
 
 def wait_for(driver, css, pred=lambda els: bool(els), timeout=15):
-    """The elements matching `css` once pred(elements) holds; fails after `timeout` s."""
+    """The elements matching `css` once pred(elements) holds; fails after `timeout` s. The
+    page redraws its tables (every few seconds, and after an upload): an element that went
+    stale while pred read it means "look again"."""
     found = []
 
     def check():
-        found[:] = driver.find_elements(By.CSS_SELECTOR, css)
-        return pred(found)
+        try:
+            found[:] = driver.find_elements(By.CSS_SELECTOR, css)
+            return pred(found)
+        except StaleElementReferenceException:
+            return False
     assert wait_until(check, timeout, 0.05), f"{css}: not there within {timeout} s"
     return list(found)
+
+
+def texts(driver, css):
+    """The texts of the elements matching `css`, read from one drawing of the page."""
+    result = []
+
+    def read():
+        result[:] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+        return True
+    wait_for(driver, css, lambda _: read())
+    return result
 
 
 @unittest.skipIf(webdriver is None, "python3-selenium is not installed")
@@ -87,7 +103,7 @@ class WebPage(unittest.TestCase):
 
     def test_1_page_loads_clean_and_lists_the_files_with_names_as_text(self):
         self.open_page()
-        names = [a.text for a in self.driver.find_elements(By.CSS_SELECTOR, "#files tbody td:first-child a")]
+        names = texts(self.driver, "#files tbody td:first-child a")
         self.assertIn("documento1.txt", names)
         self.assertIn("ñandú.txt", names)
         # The hostile name is shown as its text; no element came out of it, no script ran.
@@ -95,10 +111,11 @@ class WebPage(unittest.TestCase):
         self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "img"), [])
         with self.assertRaises(NoAlertPresentException):
             self.driver.switch_to.alert.text
-        link = self.driver.find_element(By.LINK_TEXT, XSS)
-        self.assertTrue(link.get_attribute("href").endswith(
-            "/archivos/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E.txt"))
-        self.assertEqual(wait_for(self.driver, "#peer-name", lambda e: e[0].text == "Home")[0].text, "Home")
+        # Its link is to the name, percent-encoded.
+        wait_for(self.driver, "#files tbody td:first-child a", lambda links: any(
+            a.text == XSS and a.get_attribute("href").endswith("/archivos/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E.txt")
+            for a in links))
+        wait_for(self.driver, "#peer-name", lambda e: e[0].text == "Home")
         # The known peers and the transfers view fill in.
         wait_for(self.driver, "#peers tbody tr")
         wait_for(self.driver, "#transfers-now", lambda e: "in flight" in e[0].text)
