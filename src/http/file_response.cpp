@@ -19,17 +19,6 @@ std::optional<uint64_t> number(std::string_view s) {
   return v;
 }
 
-// Calls fn(tag) for each entity tag in a comma-separated list; a tag keeps its W/ and quotes.
-template <class Fn>
-void each_tag(std::string_view list, Fn fn) {
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    fn(trim_ows(list.substr(0, comma)));
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-}
-
 std::string_view opaque(std::string_view tag) {
   if (tag.starts_with("W/")) tag.remove_prefix(2);
   return tag;
@@ -85,7 +74,7 @@ std::string http_date(std::time_t t) {
 bool none_match_matches(std::string_view if_none_match, std::string_view etag) {
   if (trim_ows(if_none_match) == "*") return true;
   bool match = false;
-  each_tag(if_none_match, [&](std::string_view tag) {
+  each_list_item(if_none_match, [&](std::string_view tag) {
     if (!tag.empty() && opaque(tag) == opaque(etag)) match = true;
   });
   return match;

@@ -12,6 +12,17 @@ namespace p2p::http {
 // `s` without the spaces and tabs around it (HTTP's optional whitespace).
 std::string_view trim_ows(std::string_view s);
 
+// Calls fn(item) for each item of a comma-separated header list, trimmed (empty ones too).
+template <class Fn>
+void each_list_item(std::string_view list, Fn fn) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    fn(trim_ows(list.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 // What a Range header asks of a file of `size` bytes.
 struct ByteRange {
   enum Kind {

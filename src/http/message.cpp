@@ -14,8 +14,8 @@ namespace p2p::http {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<size_t>(Header::kCount)> kHeaderNames{
-    "authorization", "content-type", "digest",      "expect",  "if-none-match",
-    "if-range",      "range",        "repr-digest", "x-sha256"};
+    "authorization", "digest", "expect",      "if-none-match",
+    "if-range",      "range",  "repr-digest", "x-sha256"};
 
 }  // namespace
 

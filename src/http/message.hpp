@@ -16,7 +16,6 @@ namespace p2p::http {
 // The request headers a route may read; the parser keeps these and skips the others.
 enum class Header {
   authorization,
-  content_type,
   digest,
   expect,
   if_none_match,

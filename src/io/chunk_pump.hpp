@@ -38,19 +38,19 @@ struct PumpOutcome {
   std::chrono::steady_clock::duration paced{};  // waited for the rate limit
 };
 
-// Waits `d` for the rate limit in short slices, so that a stop or a receiver gone is
-// noticed within one; false when either ended the wait.
-inline asio::awaitable<bool> pace_wait(asio::steady_timer& timer,
-                                       std::chrono::steady_clock::duration d,
-                                       const ChunkQueue& queue, const std::atomic<bool>& stop) {
+// Waits `d` for the rate limit in short slices, so that `stopped()` (a stop, a receiver
+// gone) is noticed within one; false when it ended the wait.
+template <class Stopped>
+asio::awaitable<bool> pace_wait(asio::steady_timer& timer, std::chrono::steady_clock::duration d,
+                                Stopped stopped) {
   constexpr std::chrono::steady_clock::duration kSlice = std::chrono::milliseconds(100);
   const auto until = std::chrono::steady_clock::now() + d;
   for (auto left = d; left > left.zero(); left = until - std::chrono::steady_clock::now()) {
-    if (stop.load(std::memory_order_relaxed) || queue.failed()) co_return false;
+    if (stopped()) co_return false;
     timer.expires_after(std::min(left, kSlice));
     co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  co_return !stop.load(std::memory_order_relaxed) && !queue.failed();
+  co_return !stopped();
 }
 
 // Sends bytes [offset, offset + length) of `file` (the caller has clipped the range to the
@@ -92,7 +92,8 @@ asio::awaitable<PumpOutcome> pump_file(asio::random_access_file& file, uint64_t 
         wait > Duration::zero()) {
       out.paced += wait;
       // (No co_await inside a condition: g++ 12 miscompiles it in a coroutine.)
-      const bool waited = co_await pace_wait(timer, wait, queue, stop);
+      const bool waited = co_await pace_wait(
+          timer, wait, [&] { return stop.load(std::memory_order_relaxed) || queue.failed(); });
       if (!waited) {
         co_await queue.drain();
         out.result = PumpResult::cancelled;

@@ -20,6 +20,7 @@
 #include "content/sha256.hpp"
 #include "core/uri.hpp"
 #include "http/file_response.hpp"
+#include "io/chunk_pump.hpp"
 #include "transfer/status.hpp"
 #include "transfer/transfer_log.hpp"
 
@@ -129,13 +130,12 @@ class PacedFile final : public http::FileBody {
     TokenBucket& bucket = files_.upload_rate();
     if (bucket.rate() == 0) co_return true;
     const auto wait = bucket.reserve(n, Clock::now());
-    if (wait > Clock::duration::zero()) {
-      asio::steady_timer timer(co_await asio::this_coro::executor, wait);
-      co_await timer.async_wait(use_nothrow);
-      files_.metrics().rate_limited_us.add(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(wait).count()));
-    }
-    co_return !files_.aborting().load();
+    if (wait <= Clock::duration::zero()) co_return true;
+    files_.metrics().rate_limited_us.add(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(wait).count()));
+    // As gRPC's downloads wait: in slices, so that a stop is noticed within one.
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    co_return co_await pace_wait(timer, wait, [this] { return files_.aborting().load(); });
   }
   // Unlimited: large pieces (the server lets other connections run between them); limited:
   // a chunk at a time, as gRPC's downloads reserve.
@@ -162,26 +162,21 @@ Result<std::optional<Sha256>> expected_digest(const http::Request& req) {
   }
   // Each is a list of algorithm=value; only sha-256 is known here.
   auto find = [](std::string_view list, bool colons) -> Result<std::optional<Sha256>> {
-    while (!list.empty()) {
-      const auto comma = list.find(',');
-      std::string_view item = list.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    std::optional<std::string_view> value;
+    http::each_list_item(list, [&](std::string_view item) {
       const auto eq = item.find('=');
-      if (eq != std::string_view::npos && http::iequals(item.substr(0, eq), "sha-256")) {
-        std::string_view v = item.substr(eq + 1);
-        if (colons) {
-          if (v.size() < 2 || v.front() != ':' || v.back() != ':')
-            return Problem{"Repr-Digest's sha-256 is not :base64:"};
-          v = v.substr(1, v.size() - 2);
-        }
-        if (auto d = sha256_from_base64(v)) return std::optional<Sha256>(*d);
-        return Problem{"the sha-256 digest is not the base64 of a SHA-256"};
-      }
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
+      if (!value && eq != std::string_view::npos && http::iequals(item.substr(0, eq), "sha-256"))
+        value = item.substr(eq + 1);
+    });
+    if (!value) return std::optional<Sha256>();
+    std::string_view v = *value;
+    if (colons) {
+      if (v.size() < 2 || v.front() != ':' || v.back() != ':')
+        return Problem{"Repr-Digest's sha-256 is not :base64:"};
+      v = v.substr(1, v.size() - 2);
     }
-    return std::optional<Sha256>();
+    if (auto d = sha256_from_base64(v)) return std::optional<Sha256>(*d);
+    return Problem{"the sha-256 digest is not the base64 of a SHA-256"};
   };
   if (const auto repr = req.header(Header::repr_digest); !repr.empty()) {
     auto d = find(repr, true);
@@ -278,9 +273,11 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   const auto expected = expected_digest(req);
   if (!expected) co_return http::json_error(400, expected.error().why);
   const uint64_t max = files_.options().max_upload_bytes;
-  if (max != 0 && req.content_length && *req.content_length > max)
-    co_return http::json_error(413, "upload is larger than this peer accepts (max_upload_bytes = " +
-                                        std::to_string(max) + ")");
+  const auto too_large = [max] {
+    return http::json_error(413, "upload is larger than this peer accepts (max_upload_bytes = " +
+                                     std::to_string(max) + ")");
+  };
+  if (max != 0 && req.content_length && *req.content_length > max) co_return too_large();
   if (auto admitted = files_.admit(); !admitted) co_return busy(admitted.error());
   struct Release {
     std::atomic<size_t>& active;
@@ -316,9 +313,7 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
     }
     if (max != 0 && size + filled > max) {
       log.finished(size, "refused: over max_upload_bytes");
-      co_return http::json_error(413,
-                                 "upload is larger than this peer accepts (max_upload_bytes = " +
-                                     std::to_string(max) + ")");
+      co_return too_large();
     }
     if (filled == 0) break;
     auto [ec, written] =
