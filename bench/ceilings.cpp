@@ -6,7 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -52,22 +57,32 @@ double tcp_loopback_MBps(uint64_t bytes) {
   return mbps(got, std::chrono::duration<double>(elapsed).count());
 }
 
-double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes) {
+double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes, bool direct) {
+  constexpr size_t kBlock = 1 << 20;
   const auto path = dir / ".bench-disk-ceiling";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(),
+                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+  if (fd < 0 && direct && errno == EINVAL) return 0;
   if (fd < 0) throw std::runtime_error("cannot write in " + dir.string());
-  std::vector<char> buf(1 << 20, 'y');
+  std::unique_ptr<char, decltype(&std::free)> buf(
+      static_cast<char*>(std::aligned_alloc(4096, kBlock)), &std::free);
+  std::memset(buf.get(), 'y', kBlock);
+  if (direct) bytes = (bytes + kBlock - 1) / kBlock * kBlock;
   const auto start = Clock::now();
+  bool refused = false;
   for (uint64_t left = bytes; left > 0;) {
-    const ssize_t n = ::write(fd, buf.data(), std::min<uint64_t>(buf.size(), left));
-    if (n <= 0) break;
+    const ssize_t n = ::write(fd, buf.get(), std::min<uint64_t>(kBlock, left));
+    if (n <= 0) {
+      refused = direct && n < 0 && errno == EINVAL;
+      break;
+    }
     left -= static_cast<uint64_t>(n);
   }
   ::fsync(fd);
   const auto elapsed = Clock::now() - start;
   ::close(fd);
   std::filesystem::remove(path);
-  return mbps(bytes, std::chrono::duration<double>(elapsed).count());
+  return refused ? 0 : mbps(bytes, std::chrono::duration<double>(elapsed).count());
 }
 
 double durable_write_ms(const std::filesystem::path& dir, uint64_t bytes, int runs) {

@@ -12,8 +12,9 @@ namespace p2p::bench {
 double tcp_loopback_MBps(uint64_t bytes);
 
 // Sequential 1 MiB writes of `bytes` into a new file in `dir`, then fsync; MB/s. The
-// file is removed afterwards.
-double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes);
+// file is removed afterwards. `direct`: with O_DIRECT (bytes rounded up to whole MiB),
+// what the device takes without the page cache; 0 where the file system refuses it.
+double disk_write_MBps(const std::filesystem::path& dir, uint64_t bytes, bool direct = false);
 
 // What storing a small upload durably costs at least: write `bytes` into a new file in
 // `dir`, fsync it, rename it and fsync the folder, as an upload does; median ms of `runs`.

@@ -24,28 +24,42 @@ ManifestBuilder::ManifestBuilder(uint64_t piece_size, PiecesOnly) : ManifestBuil
 
 void ManifestBuilder::update(const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
-  if (digests_whole_) whole_.update(p, n);
   size_ += n;
   while (n > 0) {
     const size_t take = static_cast<size_t>(std::min<uint64_t>(n, piece_size_ - in_piece_));
+    // The first piece's hasher has seen all the file so far: whole_ starts from it.
+    if (digests_whole_ && past_first_) whole_.update(p, take);
     piece_.update(p, take);
     p += take;
     n -= take;
     in_piece_ += take;
     if (in_piece_ == piece_size_) {
-      pieces_.push_back(piece_.finish());
-      in_piece_ = 0;
+      if (digests_whole_ && !past_first_) whole_.continue_from(piece_);
+      past_first_ = true;
+      close_piece();
     }
   }
 }
 
-Manifest ManifestBuilder::finish() { return finish(whole_.finish()); }
+Manifest ManifestBuilder::finish() {
+  if (size_ == 0) return finish(piece_.finish());  // the digest of nothing; no pieces
+  if (size_ <= piece_size_) {
+    // One piece: its digest is the whole file's.
+    if (in_piece_ > 0) close_piece();
+    return finish(pieces_.front());
+  }
+  if (!digests_whole_)
+    throw std::logic_error("ManifestBuilder: the whole-file digest of several pieces is needed");
+  return finish(whole_.finish());
+}
+
+void ManifestBuilder::close_piece() {
+  pieces_.push_back(piece_.finish());
+  in_piece_ = 0;
+}
 
 Manifest ManifestBuilder::finish(const Sha256& whole) {
-  if (in_piece_ > 0) {
-    pieces_.push_back(piece_.finish());
-    in_piece_ = 0;
-  }
+  if (in_piece_ > 0) close_piece();
   Manifest m;
   m.size = size_;
   m.sha256 = whole;
@@ -53,6 +67,8 @@ Manifest ManifestBuilder::finish(const Sha256& whole) {
   m.pieces = std::move(pieces_);
   pieces_.clear();
   size_ = 0;
+  past_first_ = false;
+  whole_.reset();
   return m;
 }
 

@@ -42,21 +42,25 @@ class ManifestBuilder {
  public:
   explicit ManifestBuilder(uint64_t piece_size);
   // The pieces only: the whole-file digest is computed elsewhere (on another core, say) and
-  // handed to finish(whole).
+  // handed to finish(whole); or, for content of one piece, taken to be that piece's.
   struct PiecesOnly {};
   ManifestBuilder(uint64_t piece_size, PiecesOnly);
 
   void update(const void* data, size_t n);
   void update(std::string_view s) { update(s.data(), s.size()); }
   uint64_t bytes() const { return size_; }
+  // Content within one piece is hashed once: the whole file's digest is its piece's.
+  // With PiecesOnly, finish() only for such content (std::logic_error otherwise).
   Manifest finish();
   Manifest finish(const Sha256& whole);
 
  private:
+  void close_piece();
   uint64_t piece_size_;
   bool digests_whole_ = true;
   uint64_t size_ = 0;
-  uint64_t in_piece_ = 0;  // bytes of the current piece fed so far
+  uint64_t in_piece_ = 0;    // bytes of the current piece fed so far
+  bool past_first_ = false;  // the first piece is whole: whole_ carries on from its hasher
   Sha256Hasher whole_, piece_;
   std::vector<Sha256> pieces_;
 };

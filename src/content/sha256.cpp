@@ -52,6 +52,10 @@ Sha256 Sha256Hasher::finish() {
 
 void Sha256Hasher::reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 
+void Sha256Hasher::continue_from(const Sha256Hasher& other) {
+  if (EVP_MD_CTX_copy_ex(ctx_, other.ctx_) != 1) throw std::bad_alloc();
+}
+
 Sha256 sha256_of(std::string_view data) {
   Sha256Hasher h;
   h.update(data);

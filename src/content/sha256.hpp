@@ -38,6 +38,8 @@ class Sha256Hasher {
   Sha256 finish();
   // Forgets what was fed: starts over without computing a digest.
   void reset();
+  // Takes over what `other` was fed so far, as if it had been fed here instead.
+  void continue_from(const Sha256Hasher& other);
 
  private:
   EVP_MD_CTX* ctx_;

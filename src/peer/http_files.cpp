@@ -3,11 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/random_access_file.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write_at.hpp>
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -21,6 +18,7 @@
 #include "core/uri.hpp"
 #include "http/file_response.hpp"
 #include "io/chunk_pump.hpp"
+#include "io/file_appender.hpp"
 #include "transfer/status.hpp"
 #include "transfer/transfer_log.hpp"
 
@@ -29,7 +27,6 @@ namespace {
 
 using http::Header;
 using Clock = std::chrono::steady_clock;
-constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 // Bytes of an upload's body read, hashed and written at a time.
 constexpr size_t kUploadBuffer = 256 * 1024;
@@ -289,7 +286,13 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   if (!created) co_return fs_refusal(created.error());
   TempFile temp = std::move(created).value();
   const TransferLog log("HTTP upload", *name, req.content_length.value_or(0), client_of(req));
-  asio::random_access_file writer(co_await asio::this_coro::executor, ::dup(temp.fd()));
+  const uint64_t announced = req.content_length.value_or(0);
+  FileAppender out(co_await asio::this_coro::executor, temp.fd(), *name,
+                   FileAppender::mode_for(announced));
+  if (auto reserved = out.reserve(announced); !reserved) {
+    log.finished(0, reserved.error().why);
+    co_return fs_refusal(reserved.error());
+  }
   ManifestBuilder manifest(files_.options().piece_size);
   std::vector<char> buf(kUploadBuffer);
   uint64_t size = 0;
@@ -316,12 +319,9 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
       co_return too_large();
     }
     if (filled == 0) break;
-    auto [ec, written] =
-        co_await asio::async_write_at(writer, size, asio::buffer(buf.data(), filled), use_nothrow);
-    if (ec) {
-      const FsFailure f = fs_failure(ec.value(), "cannot write", *name);
-      log.finished(size, f.why);
-      co_return fs_refusal(f);
+    if (auto written = co_await out.append(asio::buffer(buf.data(), filled)); !written) {
+      log.finished(size, written.error().why);
+      co_return fs_refusal(written.error());
     }
     manifest.update(buf.data(), filled);
     size += filled;
@@ -333,6 +333,10 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
       r.close = true;
       co_return r;
     }
+  }
+  if (auto written = co_await out.finish(); !written) {
+    log.finished(size, written.error().why);
+    co_return fs_refusal(written.error());
   }
   auto stored = files_.store_upload(
       temp, *name, size, std::make_shared<const Manifest>(manifest.finish()), *expected, log);

@@ -9,7 +9,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/random_access_file.hpp>
-#include <asio/write_at.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -20,6 +19,7 @@
 #include "content/sha256.hpp"
 #include "core/names.hpp"
 #include "io/chunk_pump.hpp"
+#include "io/file_appender.hpp"
 #include "io/receive_queue.hpp"
 #include "transfer/download_frame.hpp"
 #include "transfer/status.hpp"
@@ -270,7 +270,10 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     // order, and the pieces' on the io_context: the two SHA-256 passes run on two cores
     // instead of one after the other beside the writes. Before the buffer is handed on:
     // once the writer has it, it may be read into again.
-    if (ok) whole_.update(msg_[reading_].chunk());
+    // An upload announced as one piece is hashed once, with its piece.
+    if (ok && first_read_) one_piece_ = announced_one_piece(msg_[reading_]);
+    first_read_ = false;
+    if (ok && !one_piece_) whole_.update(msg_[reading_].chunk());
     if (const int next = queue_.received(ok); next >= 0) read_into(next);
   }
   void OnCancel() override { cancelled_.store(true); }
@@ -282,8 +285,12 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
  private:
   bool cancelled() const { return cancelled_.load() || ctx_->IsCancelled(); }
 
+  bool announced_one_piece(const UploadRequest& first) const {
+    return first.total_size() != 0 && first.total_size() <= svc_.options().piece_size;
+  }
+
   // At most one read is in flight (the queue hands out one buffer at a time), so reading_
-  // is never written by two threads at once.
+  // (and first_read_, one_piece_) is never written by two threads at once.
   void read_into(int i) {
     reading_ = i;
     StartRead(&msg_[i]);
@@ -329,12 +336,17 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   // or the status to end with (already logged).
   asio::awaitable<StatusOr<uint64_t>> write_all(TempFile& temp, std::vector<int> batch,
                                                 const TransferLog& log) {
-    asio::random_access_file writer(svc_.io(), ::dup(temp.fd()));
+    FileAppender out(svc_.io().get_executor(), temp.fd(), name_,
+                     FileAppender::mode_for(announced_));
+    if (auto reserved = out.reserve(announced_within_limits()); !reserved) {
+      log.finished(0, reserved.error().why);
+      co_return to_status(reserved.error());
+    }
     uint64_t offset = 0;
     while (!batch.empty()) {
       const uint64_t bytes = batch_bytes(batch);
       if (auto within = check_size(offset, offset + bytes, log); !within) co_return within.error();
-      if (auto written = co_await write_batch(writer, offset, batch); !written) {
+      if (auto written = co_await write_batch(out, batch); !written) {
         log.finished(offset, written.error().why);
         co_return to_status(written.error());
       }
@@ -349,6 +361,10 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
       if (const int next = queue_.release(batch); next >= 0) read_into(next);
       batch = co_await queue_.take();
     }
+    if (auto written = co_await out.finish(); !written) {
+      log.finished(offset, written.error().why);
+      co_return to_status(written.error());
+    }
     // The end of the stream looks the same whether the sender finished or went away (its
     // OnCancel may come later): only an announced size tells them apart for sure.
     if (cancelled() || (announced_ != 0 && offset != announced_)) {
@@ -358,6 +374,12 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
                                  std::to_string(announced_) + " bytes; nothing stored");
     }
     co_return offset;
+  }
+
+  // The announced size, if it is one this peer would take (the writes check it again).
+  uint64_t announced_within_limits() const {
+    const uint64_t max = svc_.options().max_upload_bytes;
+    return max != 0 && announced_ > max ? 0 : announced_;
   }
 
   uint64_t batch_bytes(const std::vector<int>& batch) const {
@@ -384,23 +406,20 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
     return {};
   }
 
-  // Everything that arrived since the last write goes to the file in one writev.
-  asio::awaitable<FsResult<void>> write_batch(asio::random_access_file& writer, uint64_t offset,
-                                              const std::vector<int>& batch) {
+  // Everything that arrived since the last write goes to the file in one go.
+  asio::awaitable<FsResult<void>> write_batch(FileAppender& out, const std::vector<int>& batch) {
     chunks_.clear();
     for (int i : batch)
       if (const std::string& c = msg_[i].chunk(); !c.empty()) chunks_.push_back(asio::buffer(c));
     if (chunks_.empty()) co_return FsResult<void>{};
-    auto [ec, n] = co_await asio::async_write_at(writer, offset, chunks_,
-                                                 asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
-    co_return FsResult<void>{};
+    co_return co_await out.append(chunks_);
   }
 
   // Puts the file in place under its name, if its content is what the sender expected.
   grpc::Status store(TempFile& temp, uint64_t size, const TransferLog& log) {
     // The stream has ended: OnReadDone will not touch whole_ again.
-    auto manifest = std::make_shared<const p2p::Manifest>(pieces_.finish(whole_.finish()));
+    auto manifest = std::make_shared<const p2p::Manifest>(
+        one_piece_ ? pieces_.finish() : pieces_.finish(whole_.finish()));
     auto stored = svc_.store_upload(temp, name_, size, std::move(manifest), expected_, log);
     if (!stored) return stored.error();
     resp_->set_ok(true);
@@ -420,6 +439,8 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   uint64_t announced_ = 0;          // its total_size; 0: not announced
   std::optional<Sha256> expected_;  // its sha256, if it named one
   int reading_ = -1;                // the buffer the read in flight fills
+  bool first_read_ = true;
+  bool one_piece_ = false;  // announced within one piece: whole_ is not fed
   Sha256Hasher whole_;
   ManifestBuilder pieces_;
   std::vector<asio::const_buffer> chunks_;

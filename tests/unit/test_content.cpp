@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include "content/hash_cache.hpp"
@@ -79,6 +80,34 @@ TEST_CASE("manifest: whole digest and pieces at every edge, in any chunking") {
       CHECK(covered == size);
     }
   }
+}
+
+TEST_CASE("manifest, pieces only: one piece needs no whole-file digest, several do") {
+  constexpr uint64_t piece = 4096;
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, piece}) {
+    CAPTURE(size);
+    const std::string data = bytes_of(size);
+    ManifestBuilder b(piece, ManifestBuilder::PiecesOnly{});
+    b.update(data);
+    const Manifest m = b.finish();
+    CHECK(m.sha256 == sha256_of(data));
+    CHECK(m.piece_count() == piece_count_for(size, piece));
+  }
+  ManifestBuilder b(piece, ManifestBuilder::PiecesOnly{});
+  b.update(bytes_of(piece + 1));
+  CHECK_THROWS_AS(b.finish(), std::logic_error);
+}
+
+TEST_CASE("manifest: a builder used again starts from nothing") {
+  constexpr uint64_t piece = 4096;
+  ManifestBuilder b(piece);
+  b.update(bytes_of(piece));
+  (void)b.finish();
+  const std::string next = bytes_of(3 * piece + 1);
+  b.update(next);
+  const Manifest m = b.finish();
+  CHECK(m.sha256 == sha256_of(next));
+  CHECK(m.piece_count() == 4);
 }
 
 TEST_CASE("a piece that differs in one bit, or in length, does not match") {
