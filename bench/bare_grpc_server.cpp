@@ -1,7 +1,8 @@
 // The bench's gRPC ceiling: the least a transfer.FileService server can do. Download streams
 // the bytes of a name "size-N" from memory in 64 KiB DownloadResponse messages, serialised
-// by protobuf as any stock callback server would, with no file, no index and no limits.
-// The bench reads every download of our peer against it (same client, same run).
+// by protobuf as any stock callback server would, with no file, no index and no limits;
+// Upload reads every message and keeps nothing. The bench reads every transfer of our
+// peer against it (same client, same run).
 // Prints "listening on PORT" on stdout; exits when stdin closes (the bench went away).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -42,6 +43,26 @@ class Sender final : public grpc::ServerWriteReactor<transfer::DownloadResponse>
   transfer::DownloadResponse msg_;
 };
 
+class Receiver final : public grpc::ServerReadReactor<transfer::UploadRequest> {
+ public:
+  explicit Receiver(transfer::UploadResponse* resp) : resp_(resp) { StartRead(&msg_); }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      resp_->set_ok(true);
+      resp_->set_message("received " + std::to_string(bytes_) + " bytes");
+      return Finish(grpc::Status::OK);
+    }
+    bytes_ += msg_.chunk().size();
+    StartRead(&msg_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  transfer::UploadResponse* resp_;
+  transfer::UploadRequest msg_;
+  uint64_t bytes_ = 0;
+};
+
 class Bare final : public transfer::FileService::CallbackService {
  public:
   grpc::ServerWriteReactor<transfer::DownloadResponse>* Download(
@@ -51,6 +72,10 @@ class Bare final : public transfer::FileService::CallbackService {
     if (name.starts_with("size-"))
       std::from_chars(name.data() + 5, name.data() + name.size(), total);
     return new Sender(pattern_, total);
+  }
+  grpc::ServerReadReactor<transfer::UploadRequest>* Upload(
+      grpc::CallbackServerContext*, transfer::UploadResponse* resp) override {
+    return new Receiver(resp);
   }
 
  private:

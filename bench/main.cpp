@@ -391,18 +391,19 @@ void Bench::transfers() {
     const double bare_rate = mbps(size, median(timed_runs(plan_.runs, "bare " + name, [&] {
                                     return to_memory(bare_client, name);
                                   })));
-    // Uploads are read against writing as many bytes to the disk right before: what the
-    // page cache costs moves by 5x within minutes here (fresh pages or recycled ones).
-    double disk_here = 0;
+    // Uploads are read against writing as many bytes to the disk right before (what the
+    // page cache costs moves by 5x within minutes here: fresh pages or recycled ones), and
+    // against the bare server receiving them.
+    double disk_here = 0, bare_upload_rate = 0;
     const auto row = [&](const char* op, const char* sink, const std::vector<double>& secs) {
       const bool upload = std::string_view(op) == "upload";
       const double rate = mbps(size, median(secs));
-      const double bare_fraction = upload ? 0 : rate / bare_rate;
+      const double bare_fraction = rate / (upload ? bare_upload_rate : bare_rate);
       std::printf("  %-9s %-8s %-7s %10.0f %9.2f", op, size_label(size).c_str(), sink, rate,
                   median(secs) * 1000);
       if (upload)
-        std::printf(" %8s %8s %5.0f%% of the disk (%.0f MB/s)\n", "", "", 100 * rate / disk_here,
-                    disk_here);
+        std::printf(" %8s %7.0f%% %5.0f%% of the disk (%.0f MB/s)\n", "", 100 * bare_fraction,
+                    100 * rate / disk_here, disk_here);
       else
         std::printf(" %7.0f%% %7.0f%%\n", 100 * rate / tcp_, 100 * bare_fraction);
       boost::json::object r{{"op", op},
@@ -410,11 +411,26 @@ void Bench::transfers() {
                             {"sink", sink},
                             {"MBps", rate},
                             {"p50_ms", median(secs) * 1000},
-                            {"ceiling_fraction", rate / (upload ? disk_here : tcp_)}};
+                            {"ceiling_fraction", rate / (upload ? disk_here : tcp_)},
+                            {"bare_fraction", bare_fraction}};
       if (upload) r["disk_MBps"] = disk_here;
-      if (!upload) r["bare_fraction"] = bare_fraction;
       rows.push_back(std::move(r));
       return rate;
+    };
+    const auto upload = [&](TransferClient& to) {
+      uint64_t sent = 0;
+      const std::string target = "up-" + std::to_string(++upload_seq);
+      auto r = to.upload_from(
+          [&](char* buf, size_t n) -> ssize_t {
+            // Chunks divide the source evenly, so a chunk never wraps around it.
+            n = std::min<uint64_t>(n, size - sent);
+            std::memcpy(buf, source.data() + sent % source.size(), n);
+            sent += n;
+            return static_cast<ssize_t>(n);
+          },
+          size, target);
+      fs::remove(peer.share() / target);
+      return r;
     };
     row("download", "bare", {size / 1e6 / bare_rate});
     ours_memory[size] =
@@ -428,21 +444,10 @@ void Bench::transfers() {
     std::vector<double> disk_runs;
     for (int i = 0; i < plan_.runs; ++i) disk_runs.push_back(disk_write_MBps(peer.share(), size));
     disk_here = median(std::move(disk_runs));
-    row("upload", "file", timed_runs(plan_.runs, "upload " + name, [&] {
-          uint64_t sent = 0;
-          const std::string target = "up-" + std::to_string(++upload_seq);
-          auto r = client.upload_from(
-              [&](char* buf, size_t n) -> ssize_t {
-                // Chunks divide the source evenly, so a chunk never wraps around it.
-                n = std::min<uint64_t>(n, size - sent);
-                std::memcpy(buf, source.data() + sent % source.size(), n);
-                sent += n;
-                return static_cast<ssize_t>(n);
-              },
-              size, target);
-          fs::remove(peer.share() / target);
-          return r;
-        }));
+    bare_upload_rate = mbps(size, median(timed_runs(plan_.runs, "bare upload " + name,
+                                                    [&] { return upload(bare_client); })));
+    row("upload", "bare", {size / 1e6 / bare_upload_rate});
+    row("upload", "file", timed_runs(plan_.runs, "upload " + name, [&] { return upload(client); }));
   }
   out_["transfer"] = std::move(rows);
   latency_1MiB(client, bare_client, peer, source);

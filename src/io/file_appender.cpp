@@ -12,6 +12,8 @@
 #include <new>
 #include <tuple>
 
+#include "io/in_one_call.hpp"
+
 namespace p2p {
 
 namespace {
@@ -25,12 +27,11 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 }  // namespace
 
 FileAppender::FileAppender(asio::any_io_executor ex, int fd, std::string name, Mode mode)
-    : file_(std::move(ex), ::dup(fd)),
-      name_(std::move(name)),
-      stages_(std::make_shared<Stages>(file_.get_executor())) {
-  for (auto& stage : stages_->stage) {
-    stage.reset(static_cast<char*>(std::aligned_alloc(kDirectAlign, kStageBytes)));
-    if (!stage) throw std::bad_alloc();
+    : file_(std::move(ex), ::dup(fd)), name_(std::move(name)), stages_(std::make_shared<Stages>()) {
+  for (auto& stage : *stages_) {
+    stage = std::make_unique<Stage>(file_.get_executor());
+    stage->bytes.reset(static_cast<char*>(std::aligned_alloc(kDirectAlign, kStageBytes)));
+    if (!stage->bytes) throw std::bad_alloc();
   }
   if (mode == Mode::direct_if_possible) set_direct(true);
 }
@@ -59,7 +60,7 @@ asio::awaitable<FsResult<void>> FileAppender::append(std::span<const asio::const
   for (asio::const_buffer part : parts) {
     while (part.size() > 0) {
       const size_t n = std::min(part.size(), kStageBytes - staged_);
-      std::memcpy(stages_->stage[filling_].get() + staged_, part.data(), n);
+      std::memcpy((*stages_)[filling_]->bytes.get() + staged_, part.data(), n);
       staged_ += n;
       part += n;
       if (staged_ < kStageBytes) continue;
@@ -70,14 +71,15 @@ asio::awaitable<FsResult<void>> FileAppender::append(std::span<const asio::const
 }
 
 asio::awaitable<FsResult<void>> FileAppender::finish() {
-  if (auto written = co_await wait_in_flight(); !written) co_return written;
+  for (int k = 0; k < kStages; ++k)
+    if (auto written = co_await wait_written(k); !written) co_return written;
   if (staged_ > 0) {
     // The tail rarely fills an aligned length: it goes through the page cache.
     if (direct_ && !set_direct(false))
       co_return fs_failure(errno, "cannot end direct writes to", name_);
-    const asio::const_buffer tail(stages_->stage[filling_].get(), staged_);
+    const asio::const_buffer tail((*stages_)[filling_]->bytes.get(), staged_);
     staged_ = 0;
-    auto [ec, n] = co_await asio::async_write_at(file_, written_, tail, use_nothrow);
+    auto [ec, n] = co_await asio::async_write_at(file_, written_, tail, in_one_call, use_nothrow);
     if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
     written_ += n;
   }
@@ -87,37 +89,39 @@ asio::awaitable<FsResult<void>> FileAppender::finish() {
   co_return FsResult<void>{};
 }
 
-// Starts writing the full stage and goes on filling the other one. The first direct write
-// is waited for: a file system that refuses it (EINVAL) gets that stage, and all after it,
-// through the page cache.
+// Starts writing the full stage and goes on with the next one, once its own write is done.
+// The first direct write is waited for: a file system that refuses it (EINVAL) gets that
+// stage, and all after it, through the page cache.
 asio::awaitable<FsResult<void>> FileAppender::write_stage() {
-  if (auto written = co_await wait_in_flight(); !written) co_return written;
-  const asio::const_buffer full(stages_->stage[filling_].get(), staged_);
+  const int k = filling_;
+  const asio::const_buffer full((*stages_)[k]->bytes.get(), staged_);
   staged_ = 0;
   if (direct_ && !proven_) {
-    auto [ec, n] = co_await asio::async_write_at(file_, written_, full, use_nothrow);
+    auto [ec, n] = co_await asio::async_write_at(file_, written_, full, in_one_call, use_nothrow);
     if (ec == asio::error::invalid_argument && set_direct(false))
-      std::tie(ec, n) = co_await asio::async_write_at(file_, written_, full, use_nothrow);
+      std::tie(ec, n) =
+          co_await asio::async_write_at(file_, written_, full, in_one_call, use_nothrow);
     if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
     proven_ = true;
     written_ += n;
     co_return FsResult<void>{};
   }
-  in_flight_ = true;
-  asio::async_write_at(file_, written_, full, [stages = stages_](std::error_code ec, size_t) {
-    stages->error = ec;
-    stages->written.notify(true);
-  });
+  in_flight_[k] = true;
+  asio::async_write_at(file_, written_, full, in_one_call,
+                       [stages = stages_, k](std::error_code ec, size_t) {
+                         (*stages)[k]->error = ec;
+                         (*stages)[k]->written.notify(true);
+                       });
   written_ += full.size();
-  filling_ ^= 1;
-  co_return FsResult<void>{};
+  filling_ = (k + 1) % kStages;
+  co_return co_await wait_written(filling_);
 }
 
-asio::awaitable<FsResult<void>> FileAppender::wait_in_flight() {
-  if (!in_flight_) co_return FsResult<void>{};
-  co_await stages_->written.wait();
-  in_flight_ = false;
-  if (stages_->error) co_return fs_failure(stages_->error.value(), "cannot write", name_);
+asio::awaitable<FsResult<void>> FileAppender::wait_written(int k) {
+  if (!in_flight_[k]) co_return FsResult<void>{};
+  co_await (*stages_)[k]->written.wait();
+  in_flight_[k] = false;
+  if (const auto ec = (*stages_)[k]->error) co_return fs_failure(ec.value(), "cannot write", name_);
   co_return FsResult<void>{};
 }
 

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "io/in_one_call.hpp"
+
 namespace p2p {
 namespace {
 
@@ -97,8 +99,8 @@ asio::awaitable<Result<Manifest>> hash_file(asio::random_access_file& file, uint
     if (stop.load(std::memory_order_relaxed)) co_return Problem{"stopped"};
     std::vector<char>& block = blocks[split ? k % 2 : 0];
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, size - offset));
-    auto [ec, got] =
-        co_await asio::async_read_at(file, offset, asio::buffer(block.data(), n), use_nothrow);
+    auto [ec, got] = co_await asio::async_read_at(file, offset, asio::buffer(block.data(), n),
+                                                  in_one_call, use_nothrow);
     if (ec)
       co_return Problem{ec == asio::error::eof ? "the file shrank while it was being hashed"
                                                : "cannot read: " + ec.message()};
