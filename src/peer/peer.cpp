@@ -214,7 +214,7 @@ void Peer::start_grpc() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 4 * 1024 * 1024);
   // What an upload may have in flight towards us is a fixed window per stream instead of
   // the BDP probe's estimate: on loopback the probe grew it until a 1 GiB upload held
-  // 40-50 MB of received, unread frames (peak RSS 57-88 MB; with this, 33-37 MB, and as
+  // 40-50 MB of received, unread frames (peak RSS 57-88 MB; with this, 37-40 MB, and as
   // fast). 4 MiB per stream still fills a 40 MB/s path at 100 ms of round trip.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kUploadWindowBytes);

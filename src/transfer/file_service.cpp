@@ -336,8 +336,7 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   // or the status to end with (already logged).
   asio::awaitable<StatusOr<uint64_t>> write_all(TempFile& temp, std::vector<int> batch,
                                                 const TransferLog& log) {
-    FileAppender out(svc_.io().get_executor(), temp.fd(), name_,
-                     FileAppender::mode_for(announced_));
+    FileAppender out(svc_.io().get_executor(), temp.fd(), name_);
     if (auto reserved = out.reserve(announced_within_limits()); !reserved) {
       log.finished(0, reserved.error().why);
       co_return to_status(reserved.error());
