@@ -224,6 +224,36 @@ class HashedUpload(GrpcCase):
         self.assertEqual(folder_files(self.peer), [])
         self.assertNotIn("bad.bin", {f["name"] for f in self.peer.get("/listado")[1]})
 
+    def test_bytes_are_exact_at_every_edge_of_the_writer_stages(self):
+        stage = 256 * 1024  # FileAppender::kStageBytes
+        for n in [stage - 1, stage, stage + 1, 4 * stage + 4097]:
+            with self.subTest(size=n):
+                data = os.urandom(n)
+                resp = self.upload(f"edge-{n}.bin", data)
+                self.assertEqual(resp.sha256, hashlib.sha256(data).hexdigest())
+                with open(os.path.join(self.peer.dir, f"edge-{n}.bin"), "rb") as f:
+                    self.assertEqual(f.read(), data)
+
+    def test_an_upload_larger_than_the_disk_is_refused_before_its_bytes_come(self):
+        st = os.statvfs(self.peer.dir)
+        huge = st.f_bavail * st.f_frsize + (1 << 40)
+        release, sent_rest = threading.Event(), []
+
+        def requests():
+            yield pb2.UploadRequest(filename="huge.bin", chunk=b"x" * CHUNK, total_size=huge)
+            release.wait(60)  # the refusal must come while the rest is still held back
+            sent_rest.append(True)
+            yield pb2.UploadRequest(chunk=b"y" * CHUNK)
+
+        try:
+            details = self.assertStatus(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        lambda: self.stub.Upload(requests(), timeout=60))
+        finally:
+            release.set()
+        self.assertEqual(sent_rest, [])
+        self.assertIn("huge.bin", details)
+        self.assertEqual(folder_files(self.peer), [])
+
     def test_a_malformed_sha256_is_refused_before_anything_is_written(self):
         for bad in ["abc", "g" * 64, "ab" * 33]:
             with self.subTest(sha256=bad):

@@ -505,6 +505,29 @@ class Limits(unittest.TestCase):
             self.assertTrue(wait_log(peer, re.compile(r"HTTP upload parado\.bin finished: .*cancelled")))
             self.assertFalse([n for n in os.listdir(peer.dir) if n.startswith(".p2p-tmp") or n == "parado.bin"])
 
+    def test_an_upload_larger_than_the_disk_is_507_before_its_body_is_sent(self):
+        with Peer("Small disk") as peer:
+            st = os.statvfs(peer.dir)
+            huge = st.f_bavail * st.f_frsize + (1 << 40)
+            with socket.create_connection(("127.0.0.1", peer.rest_port), timeout=30) as s:
+                # The body never comes: the answer must not wait for it.
+                s.sendall(b"PUT /archivos/enorme.bin HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: %d\r\n\r\n" % huge + b"e" * 1000)
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    got = s.recv(4096)
+                    self.assertTrue(got, answer)
+                    answer += got
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(body) < length:
+                    got = s.recv(4096)
+                    self.assertTrue(got, answer)
+                    body += got
+            self.assertTrue(head.startswith(b"HTTP/1.1 507"), head)
+            self.assertIn("enorme.bin", json.loads(body)["error"])
+            self.assertFalse([n for n in os.listdir(peer.dir) if n.startswith(".p2p-tmp") or n == "enorme.bin"])
+
     def test_max_transfers_and_max_upload_rate_hold_for_http_too(self):
         data = pattern(3 * MIB, "limits")
         with Peer("Limited", files={"slow.bin": data},
