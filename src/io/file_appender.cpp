@@ -83,7 +83,7 @@ asio::awaitable<FsResult<void>> FileAppender::finish() {
     if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
     written_ += n;
   }
-  if (reserved_ != written_ &&
+  if (reserved_ > written_ &&
       ::ftruncate(file_.native_handle(), static_cast<off_t>(written_)) != 0)
     co_return fs_failure(errno, "cannot set the size of", name_);
   co_return FsResult<void>{};

@@ -19,9 +19,6 @@
 namespace p2p {
 namespace {
 
-// Of an upload's writes, one in this many is sent at once; the others are buffered.
-constexpr int kUnhintedEvery = 8;
-
 grpc::Status local_error(grpc::StatusCode code, const std::string& msg) { return {code, msg}; }
 
 std::shared_ptr<grpc::Channel> make_channel(const std::string& address,
@@ -34,9 +31,6 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  // Uploads batch their writes (see upload_from): gRPC completes a buffered write at once
-  // while less than this is pending.
-  args.SetInt(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 4 * 1024 * 1024);
   return grpc::CreateCustomChannel(
       address, credentials ? std::move(credentials) : grpc::InsecureChannelCredentials(), args);
 }
@@ -309,7 +303,6 @@ TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, si
   std::string& buf = *msg.mutable_chunk();
   bool first = !name_only_first;
   int read_errno = 0;
-  int hinted = 0;  // writes buffered since the last one that went out at once
   while (stream_ok) {
     buf.resize(chunk_size);
     const ssize_t n = read(buf.data(), chunk_size);
@@ -320,14 +313,7 @@ TransferResult TransferClient::upload_from(const std::function<ssize_t(char*, si
     }
     buf.resize(static_cast<size_t>(n));
     if (n == 0 && !first) break;
-    // Most writes only fill gRPC's buffer (the initial metadata already went with the
-    // call): one in 8, and the last, goes out at once. Measured: 1 GiB uploads 1.6x faster.
-    grpc::WriteOptions options;
-    if (++hinted < kUnhintedEvery && result.bytes + static_cast<uint64_t>(n) < total)
-      options.set_buffer_hint();
-    else
-      hinted = 0;
-    stream_ok = writer->Write(msg, options);
+    stream_ok = writer->Write(msg);
     if (first) {
       msg.clear_filename();
       msg.clear_total_size();
