@@ -381,7 +381,8 @@ void Bench::transfers() {
   boost::json::array rows;
   std::printf(
       "\ngRPC transfers (median of %d runs; MB = 10^6 bytes; downloads read against one TCP "
-      "stream and\nthe bare gRPC server, uploads against the bare server and writing as many bytes to the\ndisk right before)\n  %-9s %-8s %-7s %10s %9s "
+      "stream and\nthe bare gRPC server, uploads against the bare server and writing as many bytes "
+      "to the\ndisk right before)\n  %-9s %-8s %-7s %10s %9s "
       "%8s %8s\n",
       plan_.runs, "op", "size", "sink", "MB/s", "p50 ms", "of TCP", "of bare");
   uint64_t upload_seq = 0;
