@@ -1,6 +1,7 @@
 #include "io/file_appender.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <asio/write_at.hpp>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <tuple>
 
@@ -26,18 +28,21 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 }  // namespace
 
-FileAppender::FileAppender(asio::any_io_executor ex, int fd, std::string name, Mode mode)
-    : file_(std::move(ex), ::dup(fd)), name_(std::move(name)), stages_(std::make_shared<Stages>()) {
-  for (auto& stage : *stages_) {
-    stage = std::make_unique<Stage>(file_.get_executor());
+FileAppender::Shared::Shared(asio::any_io_executor ex, int fd) : file(ex, fd) {
+  for (auto& stage : stages) {
+    stage = std::make_unique<Stage>(ex);
     stage->bytes.reset(static_cast<char*>(std::aligned_alloc(kDirectAlign, kStageBytes)));
     if (!stage->bytes) throw std::bad_alloc();
   }
+}
+
+FileAppender::FileAppender(asio::any_io_executor ex, int fd, std::string name, Mode mode)
+    : name_(std::move(name)), shared_(std::make_shared<Shared>(std::move(ex), ::dup(fd))) {
   if (mode == Mode::direct_if_possible) set_direct(true);
 }
 
 bool FileAppender::set_direct(bool on) {
-  const int fd = file_.native_handle();
+  const int fd = shared_->file.native_handle();
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) != 0)
     return false;
@@ -47,7 +52,14 @@ bool FileAppender::set_direct(bool on) {
 
 FsResult<void> FileAppender::reserve(uint64_t bytes) {
   if (bytes == 0) return {};
-  if (::fallocate(file_.native_handle(), 0, 0, static_cast<off_t>(bytes)) != 0) {
+  const int fd = shared_->file.native_handle();
+  // fallocate takes what is free until the disk is full before it fails: ask first.
+  struct statvfs fs;
+  if (::fstatvfs(fd, &fs) == 0 && bytes > static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize)
+    return fs_failure(ENOSPC, "no room for", name_);
+  if (bytes > static_cast<uint64_t>(std::numeric_limits<off_t>::max()))
+    return fs_failure(EFBIG, "no room for", name_);
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(bytes)) != 0) {
     // Not every file system can (the writes then allocate as they go).
     if (errno == EOPNOTSUPP) return {};
     return fs_failure(errno, "cannot set aside space for", name_);
@@ -60,7 +72,7 @@ asio::awaitable<FsResult<void>> FileAppender::append(std::span<const asio::const
   for (asio::const_buffer part : parts) {
     while (part.size() > 0) {
       const size_t n = std::min(part.size(), kStageBytes - staged_);
-      std::memcpy((*stages_)[filling_]->bytes.get() + staged_, part.data(), n);
+      std::memcpy(stage(filling_).bytes.get() + staged_, part.data(), n);
       staged_ += n;
       part += n;
       if (staged_ < kStageBytes) continue;
@@ -73,18 +85,17 @@ asio::awaitable<FsResult<void>> FileAppender::append(std::span<const asio::const
 asio::awaitable<FsResult<void>> FileAppender::finish() {
   for (int k = 0; k < kStages; ++k)
     if (auto written = co_await wait_written(k); !written) co_return written;
+  // The tail rarely fills an aligned length: it goes through the page cache, and the
+  // descriptor (shared with the caller's) is left without O_DIRECT.
+  if (direct_ && !set_direct(false))
+    co_return fs_failure(errno, "cannot end direct writes to", name_);
   if (staged_ > 0) {
-    // The tail rarely fills an aligned length: it goes through the page cache.
-    if (direct_ && !set_direct(false))
-      co_return fs_failure(errno, "cannot end direct writes to", name_);
-    const asio::const_buffer tail((*stages_)[filling_]->bytes.get(), staged_);
+    const asio::const_buffer tail(stage(filling_).bytes.get(), staged_);
     staged_ = 0;
-    auto [ec, n] = co_await asio::async_write_at(file_, written_, tail, in_one_call, use_nothrow);
-    if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
-    written_ += n;
+    if (auto written = co_await write_now(tail); !written) co_return written;
   }
   if (reserved_ > written_ &&
-      ::ftruncate(file_.native_handle(), static_cast<off_t>(written_)) != 0)
+      ::ftruncate(shared_->file.native_handle(), static_cast<off_t>(written_)) != 0)
     co_return fs_failure(errno, "cannot set the size of", name_);
   co_return FsResult<void>{};
 }
@@ -94,23 +105,26 @@ asio::awaitable<FsResult<void>> FileAppender::finish() {
 // stage, and all after it, through the page cache.
 asio::awaitable<FsResult<void>> FileAppender::write_stage() {
   const int k = filling_;
-  const asio::const_buffer full((*stages_)[k]->bytes.get(), staged_);
+  const asio::const_buffer full(stage(k).bytes.get(), staged_);
   staged_ = 0;
   if (direct_ && !proven_) {
-    auto [ec, n] = co_await asio::async_write_at(file_, written_, full, in_one_call, use_nothrow);
+    auto [ec, n] =
+        co_await asio::async_write_at(shared_->file, written_, full, in_one_call, use_nothrow);
     if (ec == asio::error::invalid_argument && set_direct(false))
-      std::tie(ec, n) =
-          co_await asio::async_write_at(file_, written_, full, in_one_call, use_nothrow);
+      co_return co_await write_now(full);
     if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
+    if (n != full.size()) co_return fs_failure(EIO, "cannot write all of", name_);
     proven_ = true;
     written_ += n;
     co_return FsResult<void>{};
   }
   in_flight_[k] = true;
-  asio::async_write_at(file_, written_, full, in_one_call,
-                       [stages = stages_, k](std::error_code ec, size_t) {
-                         (*stages)[k]->error = ec;
-                         (*stages)[k]->written.notify(true);
+  asio::async_write_at(shared_->file, written_, full, in_one_call,
+                       [shared = shared_, k, want = full.size()](std::error_code ec, size_t n) {
+                         Stage& s = *shared->stages[k];
+                         s.error = ec;
+                         s.short_write = !ec && n != want;
+                         s.written.notify(true);
                        });
   written_ += full.size();
   filling_ = (k + 1) % kStages;
@@ -119,9 +133,23 @@ asio::awaitable<FsResult<void>> FileAppender::write_stage() {
 
 asio::awaitable<FsResult<void>> FileAppender::wait_written(int k) {
   if (!in_flight_[k]) co_return FsResult<void>{};
-  co_await (*stages_)[k]->written.wait();
+  // A wait cancelled (the caller's deadline) leaves the write in flight: the stage is not
+  // to be filled again, and the appender is abandoned.
+  const bool done = co_await stage(k).written.wait();
+  if (!done) co_return FsFailure{FsError::io, "stopped writing '" + name_ + "'"};
   in_flight_[k] = false;
-  if (const auto ec = (*stages_)[k]->error) co_return fs_failure(ec.value(), "cannot write", name_);
+  if (const auto ec = stage(k).error) co_return fs_failure(ec.value(), "cannot write", name_);
+  if (stage(k).short_write) co_return fs_failure(EIO, "cannot write all of", name_);
+  co_return FsResult<void>{};
+}
+
+// Writes `bytes` at the end and waits for it.
+asio::awaitable<FsResult<void>> FileAppender::write_now(asio::const_buffer bytes) {
+  auto [ec, n] =
+      co_await asio::async_write_at(shared_->file, written_, bytes, in_one_call, use_nothrow);
+  if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
+  if (n != bytes.size()) co_return fs_failure(EIO, "cannot write all of", name_);
+  written_ += n;
   co_return FsResult<void>{};
 }
 

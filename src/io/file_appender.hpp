@@ -1,8 +1,8 @@
 // Writes a stream of bytes, in order, into a file being created (an upload's temporary),
 // with io_uring. The bytes are gathered in four aligned stages of 256 KiB: while one fills,
-// the others are being written, so that receiving and writing overlap and the disk sees
-// one request per stage (not one per message). The stages go to the device directly
-// (O_DIRECT) where the file system takes it: on the machines we measure on, copying into
+// the others are written (one at a time, in order), so that receiving and writing overlap
+// and the disk sees one request per stage (not one per message). The stages go to the device
+// directly (O_DIRECT) where the file system takes it: on the machines we measure on, copying into
 // fresh page-cache pages ran at 0.3 GB/s while the device took 2.3 GB/s directly, and a
 // 1 MiB upload was 0.3 ms quicker (docs/performance.md, uploads). The tail that does not
 // fill a stage, and everything on a file system that refuses O_DIRECT, goes through the
@@ -31,11 +31,13 @@ class FileAppender {
   enum class Mode { direct_if_possible, buffered };
 
   // Bytes gathered before each write (a multiple of any device's block size), and how many
-  // stages there are: all but the one being filled may be in flight at once.
+  // stages there are: while one fills, the others wait for their writes (asio runs one
+  // write at a time per file, in order).
   static constexpr size_t kStageBytes = 256 << 10;
   static constexpr int kStages = 4;
 
-  // Appends to `fd` (not owned; duplicated) from offset 0; `name` is for error messages.
+  // Appends to `fd` (not owned; duplicated, so that it shares the file's offset and flags)
+  // from offset 0; `name` is for error messages.
   FileAppender(asio::any_io_executor ex, int fd, std::string name,
                Mode mode = Mode::direct_if_possible);
 
@@ -46,8 +48,8 @@ class FileAppender {
   uint64_t size() const { return written_ + staged_; }
 
   // Sets aside `bytes` on the disk for what will be appended (the file's size until finish),
-  // so that direct writes overwrite allocated blocks rather than extend the file, and a
-  // disk too full for the whole file says so before anything is received.
+  // so that direct writes overwrite allocated blocks rather than extend the file. More than
+  // the file system has free is refused at once (no_space), without touching the disk.
   FsResult<void> reserve(uint64_t bytes);
 
   // Appends `parts` one after another.
@@ -64,23 +66,31 @@ class FileAppender {
   struct Free {
     void operator()(char* p) const { std::free(p); }
   };
-  // A stage and the write of it in flight; they outlive an appender dropped before its end.
   struct Stage {
     explicit Stage(asio::any_io_executor ex) : written(std::move(ex)) {}
     std::unique_ptr<char, Free> bytes;  // kStageBytes, aligned
     std::error_code error;              // of its write, once `written`
+    bool short_write = false;           // its write ended without error before the end
     OpSignal written;
   };
-  using Stages = std::array<std::unique_ptr<Stage>, kStages>;
+  // The file and the stages. Writes in flight hold it, so that an appender dropped before
+  // its end (a cancelled upload) leaves them their buffers and their descriptor until the
+  // kernel is done with them.
+  struct Shared {
+    Shared(asio::any_io_executor ex, int fd);
+    asio::random_access_file file;
+    std::array<std::unique_ptr<Stage>, kStages> stages;
+  };
 
   asio::awaitable<FsResult<void>> write_stage();
   asio::awaitable<FsResult<void>> wait_written(int stage);
+  asio::awaitable<FsResult<void>> write_now(asio::const_buffer bytes);
   bool set_direct(bool on);
+  Stage& stage(int k) { return *shared_->stages[k]; }
 
-  asio::random_access_file file_;
   const std::string name_;
+  std::shared_ptr<Shared> shared_;
   bool direct_ = false;
-  std::shared_ptr<Stages> stages_;
   std::array<bool, kStages> in_flight_{};  // a stage being written
   int filling_ = 0;                        // the stage being filled
   size_t staged_ = 0;                      // bytes gathered in it
