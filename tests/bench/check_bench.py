@@ -47,7 +47,7 @@ def need(obj, keys, where):
 need(r, ["version", "ceiling", "rest", "metrics_cost", "transfer", "parallel", "failover", "memory", "content",
         "http", "swarm"], "top level")
 assert r["version"] == 1
-need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps"], "ceiling")
+need(r["ceiling"], ["tcp_loopback_MBps", "disk_write_MBps", "disk_direct_write_MBps"], "ceiling")
 endpoints = {"listado", "listado_10k", "buscar_local", "buscar_local_nb", "buscar_remote"}
 seen = set()
 for row in r["rest"]:
@@ -74,9 +74,12 @@ for row in r["transfer"]:
     kinds.add((row["op"], row["sink"]))
     if not row["MBps"] > 0:
         problems.append(f"transfer {row}: no throughput")
-    if row["op"] == "download" and not row.get("bare_fraction", 0) > 0:
+    if not row.get("bare_fraction", 0) > 0:
         problems.append(f"transfer {row}: no fraction of the bare gRPC server")
-if kinds != {("download", "bare"), ("download", "memory"), ("download", "file"), ("upload", "file")}:
+    if row["op"] == "upload" and not row.get("disk_MBps", 0) > 0:
+        problems.append(f"transfer {row}: no disk ceiling measured before it")
+if kinds != {("download", "bare"), ("download", "memory"), ("download", "file"), ("upload", "bare"),
+             ("upload", "file")}:
     problems.append(f"transfer kinds {sorted(kinds)}")
 need(r["parallel"], ["streams", "MBps", "one_stream_MBps", "bare_MBps"], "parallel")
 need(r.get("latency_1MiB", {}), ["p50_ms", "bare_p50_ms", "new_channel_p50_ms", "upload_p50_ms",
