@@ -12,7 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <tuple>
+#include <system_error>
 
 #include "io/in_one_call.hpp"
 
@@ -92,7 +92,8 @@ asio::awaitable<FsResult<void>> FileAppender::finish() {
   if (staged_ > 0) {
     const asio::const_buffer tail(stage(filling_).bytes.get(), staged_);
     staged_ = 0;
-    if (auto written = co_await write_now(tail); !written) co_return written;
+    if (const auto ec = co_await write_at_end(tail))
+      co_return fs_failure(ec.value(), "cannot write", name_);
   }
   if (reserved_ > written_ &&
       ::ftruncate(shared_->file.native_handle(), static_cast<off_t>(written_)) != 0)
@@ -108,22 +109,17 @@ asio::awaitable<FsResult<void>> FileAppender::write_stage() {
   const asio::const_buffer full(stage(k).bytes.get(), staged_);
   staged_ = 0;
   if (direct_ && !proven_) {
-    auto [ec, n] =
-        co_await asio::async_write_at(shared_->file, written_, full, in_one_call, use_nothrow);
-    if (ec == asio::error::invalid_argument && set_direct(false))
-      co_return co_await write_now(full);
-    if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
-    if (n != full.size()) co_return fs_failure(EIO, "cannot write all of", name_);
-    proven_ = true;
-    written_ += n;
-    co_return FsResult<void>{};
+    auto ec = co_await write_at_end(full);
+    if (ec == asio::error::invalid_argument && set_direct(false)) ec = co_await write_at_end(full);
+    proven_ = !ec;
+    co_return ec ? fs_failure(ec.value(), "cannot write", name_) : FsResult<void>{};
   }
   in_flight_[k] = true;
   asio::async_write_at(shared_->file, written_, full, in_one_call,
                        [shared = shared_, k, want = full.size()](std::error_code ec, size_t n) {
                          Stage& s = *shared->stages[k];
-                         s.error = ec;
-                         s.short_write = !ec && n != want;
+                         s.error =
+                             !ec && n != want ? std::make_error_code(std::errc::io_error) : ec;
                          s.written.notify(true);
                        });
   written_ += full.size();
@@ -139,18 +135,16 @@ asio::awaitable<FsResult<void>> FileAppender::wait_written(int k) {
   if (!done) co_return FsFailure{FsError::io, "stopped writing '" + name_ + "'"};
   in_flight_[k] = false;
   if (const auto ec = stage(k).error) co_return fs_failure(ec.value(), "cannot write", name_);
-  if (stage(k).short_write) co_return fs_failure(EIO, "cannot write all of", name_);
   co_return FsResult<void>{};
 }
 
-// Writes `bytes` at the end and waits for it.
-asio::awaitable<FsResult<void>> FileAppender::write_now(asio::const_buffer bytes) {
+// Writes `bytes` at the end and waits for it; a short write is EIO.
+asio::awaitable<std::error_code> FileAppender::write_at_end(asio::const_buffer bytes) {
   auto [ec, n] =
       co_await asio::async_write_at(shared_->file, written_, bytes, in_one_call, use_nothrow);
-  if (ec) co_return fs_failure(ec.value(), "cannot write", name_);
-  if (n != bytes.size()) co_return fs_failure(EIO, "cannot write all of", name_);
-  written_ += n;
-  co_return FsResult<void>{};
+  if (!ec && n != bytes.size()) ec = std::make_error_code(std::errc::io_error);
+  if (!ec) written_ += n;
+  co_return ec;
 }
 
 }  // namespace p2p

@@ -69,8 +69,7 @@ class FileAppender {
   struct Stage {
     explicit Stage(asio::any_io_executor ex) : written(std::move(ex)) {}
     std::unique_ptr<char, Free> bytes;  // kStageBytes, aligned
-    std::error_code error;              // of its write, once `written`
-    bool short_write = false;           // its write ended without error before the end
+    std::error_code error;              // of its write (a short one: EIO), once `written`
     OpSignal written;
   };
   // The file and the stages. Writes in flight hold it, so that an appender dropped before
@@ -84,7 +83,7 @@ class FileAppender {
 
   asio::awaitable<FsResult<void>> write_stage();
   asio::awaitable<FsResult<void>> wait_written(int stage);
-  asio::awaitable<FsResult<void>> write_now(asio::const_buffer bytes);
+  asio::awaitable<std::error_code> write_at_end(asio::const_buffer bytes);
   bool set_direct(bool on);
   Stage& stage(int k) { return *shared_->stages[k]; }
 

@@ -336,8 +336,10 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
   // or the status to end with (already logged).
   asio::awaitable<StatusOr<uint64_t>> write_all(TempFile& temp, std::vector<int> batch,
                                                 const TransferLog& log) {
+    // An announced size over max_upload_bytes is refused before anything is set aside.
+    if (auto within = check_size(0, announced_, log); !within) co_return within.error();
     FileAppender out(svc_.io().get_executor(), temp.fd(), name_);
-    if (auto reserved = out.reserve(announced_within_limits()); !reserved) {
+    if (auto reserved = out.reserve(announced_); !reserved) {
       log.finished(0, reserved.error().why);
       co_return to_status(reserved.error());
     }
@@ -373,12 +375,6 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
                                  std::to_string(announced_) + " bytes; nothing stored");
     }
     co_return offset;
-  }
-
-  // The announced size, if it is one this peer would take (the writes check it again).
-  uint64_t announced_within_limits() const {
-    const uint64_t max = svc_.options().max_upload_bytes;
-    return max != 0 && announced_ > max ? 0 : announced_;
   }
 
   uint64_t batch_bytes(const std::vector<int>& batch) const {
