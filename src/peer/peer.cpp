@@ -39,8 +39,6 @@ class DhtNode {};
 namespace p2p {
 
 constexpr std::chrono::seconds kAnnounceEvery{30};
-// The HTTP/2 receive window of each gRPC stream (see start_grpc).
-constexpr int kUploadWindowBytes = 4 * 1024 * 1024;
 
 namespace {
 
@@ -212,12 +210,12 @@ void Peer::start_grpc() {
   // and thread hops (measured: -20% CPU per GiB sent). What it holds of a download is
   // bounded by that download's read-ahead buffers, which its slices point into.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE, 4 * 1024 * 1024);
-  // What an upload may have in flight towards us is a fixed window per stream instead of
-  // the BDP probe's estimate: on loopback the probe grew it until a 1 GiB upload held
-  // 40-50 MB of received, unread frames (peak RSS 57-88 MB; with this, 37-40 MB, and as
-  // fast). 4 MiB per stream still fills a 40 MB/s path at 100 ms of round trip.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kUploadWindowBytes);
+  // What an upload may have in flight towards us is left to the BDP probe (gRPC's default).
+  // With the probe off, gRPC 1.51 keeps the connection's window at 64 KiB whatever the
+  // stream window (GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES only sizes the latter): uploads
+  // then ran at 64 KiB per round trip, 1.6 MB/s at 40 ms (docs/performance.md, upload
+  // window). The probe's window costs memory only where we read slower than the path
+  // delivers, as on loopback (a 1 GiB upload peaks at 50-100 MB of RSS there).
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port == 0)
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));

@@ -247,6 +247,74 @@ def split_responses(raw):
     return out
 
 
+class DelayProxy:
+    """A TCP proxy on loopback that holds every byte `delay` seconds in each direction, in
+    order, with no limit on what it holds: a long path (round trip 2 x delay) for the tests
+    of what a sender may have in flight, without netem. Use as a context manager; `port` is
+    where to connect."""
+
+    def __init__(self, target_port, delay):
+        self.target_port, self.delay = target_port, delay
+        self.port = None
+        self._ready = threading.Event()
+
+    async def _pump(self, reader, writer):
+        import asyncio
+        queue = asyncio.Queue()
+
+        async def send():
+            while True:
+                at, data = await queue.get()
+                if data is None:
+                    writer.close()
+                    return
+                wait = at + self.delay - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.ensure_future(send())
+        try:
+            while data := await reader.read(1 << 20):
+                queue.put_nowait((time.monotonic(), data))
+        finally:
+            queue.put_nowait((0, None))
+            await sender
+
+    async def _connect(self, client_r, client_w):
+        import asyncio
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w),
+                             return_exceptions=True)
+
+    def _run(self):
+        import asyncio
+        self._loop = asyncio.new_event_loop()
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._connect, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the delay proxy did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
 def built_without_dht(peer):
     """Whether the started `peer` said it was built with -Ddht=disabled. It says so before
     its listening lines, which start() waited for: no need to wait here."""

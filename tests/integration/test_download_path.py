@@ -1,17 +1,21 @@
 """The Download path as the peer sends it (raw messages built from the buffers the file was
 read into): a seed-style grpcio client parses them byte-exact, a malformed request is
 refused, a file truncated or shrinking during a download ends that stream with an error
-(never wrong bytes, never a crash), and parallel streams each get their own bytes."""
+(never wrong bytes, never a crash), parallel streams each get their own bytes, and a
+transfer over a long path is not held to one small window per round trip."""
 import hashlib
 import os
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 import unittest
 
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, wait_log  # noqa: E402
+from peerlib import CLI_BIN, DelayProxy, Peer, wait_log  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 CHUNK = 65536
@@ -156,6 +160,42 @@ class ParallelStreams(unittest.TestCase):
             for k, r in enumerate(results):
                 self.assertIsNotNone(r, f"stream {k} did not finish")
                 self.assertEqual(hashlib.sha256(r).digest(), want, f"stream {k}")
+
+
+class LongPath(unittest.TestCase):
+    """Over a path with 100 ms of round trip, what may be in flight grows past 64 KiB: with
+    a 64 KiB window, 8 MiB cannot cross in under 128 round trips (12.8 s), whatever the
+    machine's load; with gRPC's BDP probe they take about half a second. The bound is half
+    of that floor, so that only a window stuck at 64 KiB fails it."""
+    RTT = 0.1
+    SIZE = 8 * 1024 * 1024
+    FLOOR = SIZE / 65536 * RTT
+
+    def timed_p2p(self, *args):
+        start = time.monotonic()
+        r = subprocess.run([CLI_BIN, *args], capture_output=True, text=True,
+                           timeout=3 * self.FLOOR)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return time.monotonic() - start
+
+    def test_upload_and_download_over_a_long_path(self):
+        data = os.urandom(self.SIZE)
+        with Peer("LongPath") as peer, DelayProxy(peer.grpc_port, self.RTT / 2) as path, \
+                tempfile.TemporaryDirectory() as out:
+            src = os.path.join(out, "long.bin")
+            with open(src, "wb") as f:
+                f.write(data)
+            addr = f"127.0.0.1:{path.port}"
+            took = self.timed_p2p("put", src, "--to", addr)
+            self.assertLess(took, self.FLOOR / 2, "upload held to a 64 KiB window")
+            with open(os.path.join(peer.dir, "long.bin"), "rb") as f:
+                self.assertEqual(f.read(), data)
+            got = os.path.join(out, "got")
+            os.mkdir(got)
+            took = self.timed_p2p("get", "long.bin", "--from", addr, "-o", got)
+            self.assertLess(took, self.FLOOR / 2, "download held to a 64 KiB window")
+            with open(os.path.join(got, "long.bin"), "rb") as f:
+                self.assertEqual(f.read(), data)
 
 
 if __name__ == "__main__":
