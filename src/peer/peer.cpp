@@ -215,7 +215,7 @@ void Peer::start_grpc() {
   // stream window (GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES only sizes the latter): uploads
   // then ran at 64 KiB per round trip, 1.6 MB/s at 40 ms (docs/performance.md, upload
   // window). The probe's window costs memory only where we read slower than the path
-  // delivers, as on loopback (a 1 GiB upload peaks at 50-100 MB of RSS there).
+  // delivers, as on loopback (a 1 GiB upload peaks at 55-108 MB of RSS there).
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port == 0)
     throw std::runtime_error("cannot listen for gRPC on " + host_port(cfg_.ip, cfg_.grpc_port));

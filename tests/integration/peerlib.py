@@ -6,6 +6,7 @@ P2P_TEST_THREADS=N runs every peer with `threads: N` unless a test sets threads 
 A test waits for what it depends on, with a bound, never for a fixed time: a file it
 wrote is searchable once wait_listed() sees it; a log line is there once wait_log() has it.
 """
+import asyncio
 import json
 import os
 import re
@@ -250,23 +251,25 @@ def split_responses(raw):
 class DelayProxy:
     """A TCP proxy on loopback that holds every byte `delay` seconds in each direction, in
     order, with no limit on what it holds: a long path (round trip 2 x delay) for the tests
-    of what a sender may have in flight, without netem. Use as a context manager; `port` is
-    where to connect."""
+    of what a sender may have in flight, without netem. An end of stream is passed on as a
+    half-close; each connection is closed once both directions ended (or one failed). Use
+    as a context manager; `port` is where to connect."""
 
     def __init__(self, target_port, delay):
         self.target_port, self.delay = target_port, delay
         self.port = None
         self._ready = threading.Event()
+        self._failed = None
 
     async def _pump(self, reader, writer):
-        import asyncio
         queue = asyncio.Queue()
 
         async def send():
             while True:
                 at, data = await queue.get()
                 if data is None:
-                    writer.close()
+                    if writer.can_write_eof():
+                        writer.write_eof()
                     return
                 wait = at + self.delay - time.monotonic()
                 if wait > 0:
@@ -276,23 +279,33 @@ class DelayProxy:
 
         sender = asyncio.ensure_future(send())
         try:
-            while data := await reader.read(1 << 20):
+            while not sender.done() and (data := await reader.read(1 << 20)):
                 queue.put_nowait((time.monotonic(), data))
         finally:
             queue.put_nowait((0, None))
             await sender
 
     async def _connect(self, client_r, client_w):
-        import asyncio
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w),
-                             return_exceptions=True)
+        server_w = None
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+            await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w))
+        except (OSError, asyncio.CancelledError):
+            pass  # a side went away: both are closed below, which the other side sees
+        finally:
+            for w in (client_w, server_w):
+                if w is not None:
+                    w.close()
 
     def _run(self):
-        import asyncio
         self._loop = asyncio.new_event_loop()
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._connect, "127.0.0.1", 0))
+        try:
+            server = self._loop.run_until_complete(
+                asyncio.start_server(self._connect, "127.0.0.1", 0))
+        except OSError as e:
+            self._failed = e
+            self._ready.set()
+            return
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -306,8 +319,8 @@ class DelayProxy:
     def __enter__(self):
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the delay proxy did not start")
+        if not self._ready.wait(10) or self._failed:
+            raise RuntimeError(f"the delay proxy did not start: {self._failed}")
         return self
 
     def __exit__(self, *exc):

@@ -165,8 +165,9 @@ class ParallelStreams(unittest.TestCase):
 class LongPath(unittest.TestCase):
     """Over a path with 100 ms of round trip, what may be in flight grows past 64 KiB: with
     a 64 KiB window, 8 MiB cannot cross in under 128 round trips (12.8 s), whatever the
-    machine's load; with gRPC's BDP probe they take about half a second. The bound is half
-    of that floor, so that only a window stuck at 64 KiB fails it."""
+    machine's load; with gRPC's BDP probe they take about half a second. The bound is three
+    quarters of that floor, so that only a window stuck near 64 KiB fails it, and a slow
+    (sanitized, loaded) peer has seconds to spare."""
     RTT = 0.1
     SIZE = 8 * 1024 * 1024
     FLOOR = SIZE / 65536 * RTT
@@ -176,7 +177,10 @@ class LongPath(unittest.TestCase):
         r = subprocess.run([CLI_BIN, *args], capture_output=True, text=True,
                            timeout=3 * self.FLOOR)
         self.assertEqual(r.returncode, 0, r.stderr)
-        return time.monotonic() - start
+        took = time.monotonic() - start
+        print(f"\n{args[0]} of {self.SIZE} bytes over {self.RTT * 1000:.0f} ms: {took:.2f} s "
+              f"(a 64 KiB window needs {self.FLOOR:.1f} s)")
+        return took
 
     def test_upload_and_download_over_a_long_path(self):
         data = os.urandom(self.SIZE)
@@ -187,13 +191,13 @@ class LongPath(unittest.TestCase):
                 f.write(data)
             addr = f"127.0.0.1:{path.port}"
             took = self.timed_p2p("put", src, "--to", addr)
-            self.assertLess(took, self.FLOOR / 2, "upload held to a 64 KiB window")
+            self.assertLess(took, 0.75 * self.FLOOR, "upload held to a 64 KiB window")
             with open(os.path.join(peer.dir, "long.bin"), "rb") as f:
                 self.assertEqual(f.read(), data)
             got = os.path.join(out, "got")
             os.mkdir(got)
             took = self.timed_p2p("get", "long.bin", "--from", addr, "-o", got)
-            self.assertLess(took, self.FLOOR / 2, "download held to a 64 KiB window")
+            self.assertLess(took, 0.75 * self.FLOOR, "download held to a 64 KiB window")
             with open(os.path.join(got, "long.bin"), "rb") as f:
                 self.assertEqual(f.read(), data)
 
