@@ -201,6 +201,46 @@ class Transfers(unittest.TestCase):
         self.assertEqual(self.download("abandon.bin"), data)
 
 
+class ChunkSizes(unittest.TestCase):
+    """The smallest and the largest chunk_size: a download reads ahead a number of chunks
+    that depends on it (16 of 1 KiB, 8 of 2 MiB), and every file here is longer than that,
+    so the read-ahead buffers are reused while gRPC may still hold earlier ones."""
+
+    def check(self, chunk, piece):
+        size = 9 * (16 * chunk if chunk < 65536 else 8 * chunk) // 8 + 5
+        data = os.urandom(size)
+        peer = Peer(f"Chunk{chunk}", files={"big.bin": data},
+                    extra={"chunk_size": chunk, "piece_size": piece}).start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{peer.grpc_port}") as ch:
+                stub = pb2_grpc.FileServiceStub(ch)
+                msgs = list(stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=60))
+                self.assertEqual([len(m.chunk) for m in msgs], [len(c) for c in chunks_of(data, chunk)])
+                self.assertEqual(b"".join(m.chunk for m in msgs), data)
+                # A range from inside one chunk to inside another, several times at once.
+                off, n = chunk // 2, 5 * chunk + 3
+                results = [None] * 4
+
+                def ranged(i):
+                    req = pb2.DownloadRequest(filename="big.bin", offset=off, length=n)
+                    results[i] = b"".join(m.chunk for m in stub.Download(req, timeout=60))
+
+                threads = [threading.Thread(target=ranged, args=(i,)) for i in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(90)
+                self.assertEqual(results, [data[off:off + n]] * 4)
+        finally:
+            peer.cleanup()
+
+    def test_smallest_chunk(self):
+        self.check(1024, 1024 * 1024)
+
+    def test_largest_chunk(self):
+        self.check(2 * 1024 * 1024, 2 * 1024 * 1024)
+
+
 class UploadLimits(unittest.TestCase):
     def test_oversize_upload_is_resource_exhausted_and_leaves_nothing(self):
         with Peer("Small", extra={"max_upload_bytes": 100000}) as peer:
