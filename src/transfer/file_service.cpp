@@ -88,11 +88,11 @@ std::string resolve_download_name(FileIndex& index, std::string_view requested) 
   return std::string(requested);
 }
 
-// Chunks read ahead per download: 1 MiB of them (16 of the default 64 KiB), and never
-// fewer than 8 (at most 16 MiB, with 2 MiB chunks). With 8 x 64 KiB the reader waited for
-// buffers gRPC still held often enough to let the sender run dry, and each restart wrote
-// to the socket on the io_context: 256 MiB downloads were 10-17% slower
-// (docs/performance.md).
+// Chunks read ahead per download: clamp(1 MiB / chunk_size, 8, 16) buffers, so 1 MiB at
+// the default 64 KiB, 16 KiB at 1 KiB, 16 MiB at 2 MiB. With 8 x 64 KiB the reader waited
+// for buffers gRPC still held often enough to let the sender run dry, and each restart
+// wrote to the socket on the io_context: 256 MiB downloads were about 13% slower
+// (docs/performance.md, the fifth pass).
 constexpr int kMaxDownloadBuffers = 16;
 constexpr int kMinDownloadBuffers = 8;
 constexpr size_t kReadAheadBytes = 1 << 20;
