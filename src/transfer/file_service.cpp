@@ -523,7 +523,11 @@ Result<DownloadTarget, grpc::Status> FileService::open_download(std::string_view
 Result<void, grpc::Status> FileService::admit_upload_target(std::string_view name) const {
   if (auto admitted = admit_name(name, NameUse::upload); !admitted)
     return invalid_name(admitted.error());
-  if (!options_.allow_overwrite && (folder_.exists(name) || index_.find(name)))
+  if (options_.allow_overwrite) return {};
+  // The index also knows the name under another case; a file it still lists but that was
+  // just deleted (the watcher has not caught up) no longer takes the name.
+  const auto listed = index_.find(name);
+  if (folder_.exists(name) || (listed && folder_.exists(listed->name)))
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                         "'" + std::string(name) + "' already exists on this peer");
   return {};

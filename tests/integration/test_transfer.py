@@ -146,6 +146,16 @@ class Transfers(unittest.TestCase):
         self.assertStatus(grpc.StatusCode.ALREADY_EXISTS, lambda: self.upload("ONCE.TXT", b"second"))
         self.assertEqual(self.download("once.txt"), b"first")
 
+    def test_name_is_free_again_once_its_file_is_deleted(self):
+        # At once: the index may still list the file (the watcher has not seen the
+        # deletion yet); the folder decides.
+        for i in range(5):
+            name = f"again-{i}.txt"
+            self.assertTrue(self.upload(name, b"first").ok)
+            os.remove(os.path.join(self.peer.dir, name))
+            self.assertTrue(self.upload(name, b"second").ok)
+            self.assertEqual(self.download(name), b"second")
+
     def test_short_upload_against_its_announced_size_is_not_stored(self):
         before = folder_state(self.peer.dir)
         reqs = [pb2.UploadRequest(filename="short.bin", chunk=b"x" * 100, total_size=1000)]
