@@ -83,7 +83,7 @@ grpc::Status download_name_refused(const NameProblem& p) {
 
 // The name as stored: the index resolves case and surrounding spaces; a file the watcher
 // has not seen yet is still found under its exact name.
-std::string resolve_download_name(FileIndex& index, std::string_view requested) {
+std::string stored_name(FileIndex& index, std::string_view requested) {
   if (auto e = index.find(requested)) return e->name;
   return std::string(requested);
 }
@@ -97,8 +97,8 @@ constexpr int kMaxDownloadBuffers = 16;
 constexpr int kMinDownloadBuffers = 8;
 constexpr size_t kReadAheadBytes = 1 << 20;
 int download_buffers(size_t chunk_size) {
-  return static_cast<int>(std::clamp<size_t>(kReadAheadBytes / chunk_size, kMinDownloadBuffers,
-                                             kMaxDownloadBuffers));
+  return static_cast<int>(
+      std::clamp<size_t>(kReadAheadBytes / chunk_size, kMinDownloadBuffers, kMaxDownloadBuffers));
 }
 
 // The read-ahead buffers of one download, shared by its reactor and by every slice gRPC
@@ -514,7 +514,7 @@ FileService::FileService(asio::io_context& ctx, FileIndex& index, SharedFolder& 
 Result<DownloadTarget, grpc::Status> FileService::open_download(std::string_view requested) const {
   const auto wanted = admit_name(requested, NameUse::serve);
   if (!wanted) return download_name_refused(wanted.error());
-  std::string name = resolve_download_name(index_, *wanted);
+  std::string name = stored_name(index_, *wanted);
   auto opened = folder_.open_read(name);
   if (!opened) return to_status(opened.error());
   return DownloadTarget{std::move(name), std::move(opened).value()};
@@ -524,10 +524,10 @@ Result<void, grpc::Status> FileService::admit_upload_target(std::string_view nam
   if (auto admitted = admit_name(name, NameUse::upload); !admitted)
     return invalid_name(admitted.error());
   if (options_.allow_overwrite) return {};
-  // The index also knows the name under another case; a file it still lists but that was
-  // just deleted (the watcher has not caught up) no longer takes the name.
-  const auto listed = index_.find(name);
-  if (folder_.exists(name) || (listed && folder_.exists(listed->name)))
+  // Taken when the folder holds the name, or the name as stored under another case; a file
+  // the index still lists but that was just deleted (the watcher has not caught up) is not.
+  const std::string stored = stored_name(index_, name);
+  if (folder_.exists(stored) || (stored != name && folder_.exists(name)))
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                         "'" + std::string(name) + "' already exists on this peer");
   return {};
