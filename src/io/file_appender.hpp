@@ -1,13 +1,13 @@
 // Writes a stream of bytes, in order, into a file being created (an upload's temporary),
 // with io_uring. The bytes are gathered in four aligned stages of 256 KiB: while one fills,
 // the others are written (one at a time, in order), so that receiving and writing overlap
-// and the disk sees one request per stage (not one per message). The stages go to the device
-// directly (O_DIRECT) where the file system takes it: on the machines we measure on, copying into
-// fresh page-cache pages ran at 0.3 GB/s while the device took 2.3 GB/s directly, and a
-// 1 MiB upload was 0.3 ms quicker (docs/performance.md, uploads). The tail that does not
-// fill a stage, and everything on a file system that refuses O_DIRECT, goes through the
-// page cache. Either way the caller's fsync (TempFile::commit) is what makes the bytes
-// durable.
+// and the disk sees one request per stage (not one per message). In Mode::direct_if_possible
+// the stages go to the device directly (O_DIRECT) where the file system takes it: on one
+// machine we measure on, copying a large upload into fresh page-cache pages ran at 0.3 GB/s
+// while the device took 2.3 GB/s directly (docs/performance.md, uploads). The tail that does
+// not fill a stage, everything in Mode::buffered (small uploads, mode_for) and everything on a
+// file system that refuses O_DIRECT go through the page cache. Either way the caller's fsync
+// (TempFile::commit) is what makes the bytes durable.
 #pragma once
 
 #include <array>
@@ -35,6 +35,19 @@ class FileAppender {
   // write at a time per file, in order).
   static constexpr size_t kStageBytes = 256 << 10;
   static constexpr int kStages = 4;
+
+  // Uploads announced at this size or less go through the page cache, and the fsync that
+  // ends them writes them out in a few large requests. Where each device request is slow
+  // (a virtual disk), their direct stages, written one after another, cost more than the
+  // copy: a 1 MiB upload 6.6 ms against 8.3 (bench medians), 8 MiB 76 ms against 84. On a
+  // faster device direct stages had been 0.2-0.3 ms quicker at 1 MiB; the copy of so little
+  // is cheap either way (docs/performance.md, "Small uploads through the page cache").
+  static constexpr uint64_t kBufferedUpTo = 8 << 20;
+
+  // How to write an upload that announced `bytes` (0: not announced).
+  static Mode mode_for(uint64_t bytes) {
+    return bytes != 0 && bytes <= kBufferedUpTo ? Mode::buffered : Mode::direct_if_possible;
+  }
 
   // Appends to `fd` (not owned; duplicated, so that it shares the file's offset and flags)
   // from offset 0; `name` is for error messages.

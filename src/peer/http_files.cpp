@@ -287,7 +287,8 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   TempFile temp = std::move(created).value();
   const TransferLog log("HTTP upload", *name, req.content_length.value_or(0), client_of(req));
   const uint64_t announced = req.content_length.value_or(0);
-  FileAppender out(co_await asio::this_coro::executor, temp.fd(), *name);
+  FileAppender out(co_await asio::this_coro::executor, temp.fd(), *name,
+                   FileAppender::mode_for(announced));
   if (auto reserved = out.reserve(announced); !reserved) {
     log.finished(0, reserved.error().why);
     co_return fs_refusal(reserved.error());

@@ -348,7 +348,8 @@ class UploadReactor final : public grpc::ServerReadReactor<UploadRequest> {
                                                 const TransferLog& log) {
     // An announced size over max_upload_bytes is refused before anything is set aside.
     if (auto within = check_size(0, announced_, log); !within) co_return within.error();
-    FileAppender out(svc_.io().get_executor(), temp.fd(), name_);
+    FileAppender out(svc_.io().get_executor(), temp.fd(), name_,
+                     FileAppender::mode_for(announced_));
     if (auto reserved = out.reserve(announced_); !reserved) {
       log.finished(0, reserved.error().why);
       co_return to_status(reserved.error());

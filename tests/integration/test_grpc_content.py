@@ -26,12 +26,12 @@ def stub_of(peer):
     return channel, pb2_grpc.FileServiceStub(channel)
 
 
-def upload_requests(name, data, sha256=""):
+def upload_requests(name, data, sha256="", announce=True):
     chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
     for i, c in enumerate(chunks):
         first = i == 0
         yield pb2.UploadRequest(filename=name if first else "", chunk=c,
-                                total_size=len(data) if first else 0,
+                                total_size=len(data) if first and announce else 0,
                                 sha256=sha256 if first else "")
 
 
@@ -188,8 +188,8 @@ class HashedUpload(GrpcCase):
         self.channel.close()
         self.peer.cleanup()
 
-    def upload(self, name, data, sha256=""):
-        return self.stub.Upload(upload_requests(name, data, sha256), timeout=30)
+    def upload(self, name, data, sha256="", announce=True):
+        return self.stub.Upload(upload_requests(name, data, sha256, announce), timeout=30)
 
     def test_the_right_sha256_stores_and_the_hasher_never_reads_it(self):
         data = os.urandom(3 * 1024 * 1024 + 17)
@@ -226,13 +226,18 @@ class HashedUpload(GrpcCase):
 
     def test_bytes_are_exact_at_every_edge_of_the_writer_stages(self):
         stage = 256 * 1024  # FileAppender::kStageBytes
-        for n in [stage - 1, stage, stage + 1, 4 * stage + 4097]:
-            with self.subTest(size=n):
-                data = os.urandom(n)
-                resp = self.upload(f"edge-{n}.bin", data)
-                self.assertEqual(resp.sha256, hashlib.sha256(data).hexdigest())
-                with open(os.path.join(self.peer.dir, f"edge-{n}.bin"), "rb") as f:
-                    self.assertEqual(f.read(), data)
+        buffered_up_to = 8 << 20  # FileAppender::kBufferedUpTo
+        # Announced uploads up to 8 MiB go through the page cache, larger and unannounced
+        # ones to the device in direct stages: both ways, at the stages' edges.
+        for n in [stage - 1, stage, stage + 1, 4 * stage + 4097, buffered_up_to + stage + 1]:
+            for announce in [True, False]:
+                with self.subTest(size=n, announce=announce):
+                    data = os.urandom(n)
+                    name = f"edge-{n}-{announce}.bin"
+                    resp = self.upload(name, data, announce=announce)
+                    self.assertEqual(resp.sha256, hashlib.sha256(data).hexdigest())
+                    with open(os.path.join(self.peer.dir, name), "rb") as f:
+                        self.assertEqual(f.read(), data)
 
     def test_an_upload_larger_than_the_disk_is_refused_before_its_bytes_come(self):
         st = os.statvfs(self.peer.dir)

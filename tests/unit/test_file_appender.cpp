@@ -92,6 +92,17 @@ TEST_CASE("file appender: the file holds exactly what was appended, at every sta
   }
 }
 
+TEST_CASE("file appender: small announced uploads go through the page cache, others directly") {
+  using Mode = FileAppender::Mode;
+  CHECK(FileAppender::mode_for(1) == Mode::buffered);
+  CHECK(FileAppender::mode_for(1 << 20) == Mode::buffered);
+  CHECK(FileAppender::mode_for(FileAppender::kBufferedUpTo) == Mode::buffered);
+  CHECK(FileAppender::mode_for(FileAppender::kBufferedUpTo + 1) == Mode::direct_if_possible);
+  CHECK(FileAppender::mode_for(uint64_t{1} << 30) == Mode::direct_if_possible);
+  // An upload that does not say its size may be of any size.
+  CHECK(FileAppender::mode_for(0) == Mode::direct_if_possible);
+}
+
 TEST_CASE("file appender: fewer bytes than reserved leave the file at what was appended") {
   TempDir dir;
   const auto path = dir.path / "out";
