@@ -1,11 +1,11 @@
 // Writes a stream of bytes, in order, into a file being created (an upload's temporary),
 // with io_uring. The bytes are gathered in four aligned stages of 256 KiB: while one fills,
 // the others are written (one at a time, in order), so that receiving and writing overlap
-// and the disk sees one request per stage (not one per message). In Mode::direct_if_possible
-// the stages go to the device directly (O_DIRECT) where the file system takes it: on one
-// machine we measure on, copying a large upload into fresh page-cache pages ran at 0.3 GB/s
-// while the device took 2.3 GB/s directly (docs/performance.md, uploads). The tail that does
-// not fill a stage, everything in Mode::buffered (small uploads, mode_for) and everything on a
+// and a direct write is one device request per stage (not one per message). In
+// Mode::direct_if_possible the stages go to the device directly (O_DIRECT) where the file system
+// takes it: on one machine we measure on, copying a large upload into fresh page-cache pages ran at
+// 0.3 GB/s while the device took 2.3 GB/s directly (docs/performance.md, uploads). The tail that
+// does not fill a stage, everything in Mode::buffered (small uploads, mode_for) and everything on a
 // file system that refuses O_DIRECT go through the page cache. Either way the caller's fsync
 // (TempFile::commit) is what makes the bytes durable.
 #pragma once
@@ -39,9 +39,10 @@ class FileAppender {
   // Uploads announced at this size or less go through the page cache, and the fsync that
   // ends them writes them out in a few large requests. Where each device request is slow
   // (a virtual disk), their direct stages, written one after another, cost more than the
-  // copy: a 1 MiB upload 6.6 ms against 8.3 (bench medians), 8 MiB 76 ms against 84. On a
-  // faster device direct stages had been 0.2-0.3 ms quicker at 1 MiB; the copy of so little
-  // is cheap either way (docs/performance.md, "Small uploads through the page cache").
+  // copy: a 1 MiB upload 6.6 ms against 8.3 (bench medians), 8 MiB 76 ms against 84 (`p2p
+  // put`, medians of 30). On a faster device direct stages had been 0.2-0.3 ms quicker at
+  // 1 MiB; the copy of so little is cheap either way (docs/performance.md, "Small uploads
+  // through the page cache").
   static constexpr uint64_t kBufferedUpTo = 8 << 20;
 
   // How to write an upload that announced `bytes` (0: not announced).
@@ -51,8 +52,7 @@ class FileAppender {
 
   // Appends to `fd` (not owned; duplicated, so that it shares the file's offset and flags)
   // from offset 0; `name` is for error messages.
-  FileAppender(asio::any_io_executor ex, int fd, std::string name,
-               Mode mode = Mode::direct_if_possible);
+  FileAppender(asio::any_io_executor ex, int fd, std::string name, Mode mode);
 
   // True while whole stages go to the device directly.
   bool direct() const { return direct_; }

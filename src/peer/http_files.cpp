@@ -285,8 +285,8 @@ asio::awaitable<http::Response> HttpFiles::put(http::Request& req, std::string_v
   auto created = files_.folder().create_temp();
   if (!created) co_return fs_refusal(created.error());
   TempFile temp = std::move(created).value();
-  const TransferLog log("HTTP upload", *name, req.content_length.value_or(0), client_of(req));
   const uint64_t announced = req.content_length.value_or(0);
+  const TransferLog log("HTTP upload", *name, announced, client_of(req));
   FileAppender out(co_await asio::this_coro::executor, temp.fd(), *name,
                    FileAppender::mode_for(announced));
   if (auto reserved = out.reserve(announced); !reserved) {

@@ -345,11 +345,14 @@ class AriaFromThreePeers(unittest.TestCase):
             subprocess.run(["rm", "-rf", out])
 
 
+MAX_UPLOAD = 12 * MIB
+
+
 class Uploads(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.peer = Peer("Uploads", files={"existe.txt": "ya"},
-                        extra={"upload_token": "s3cret", "max_upload_bytes": 4 * MIB}).start()
+                        extra={"upload_token": "s3cret", "max_upload_bytes": MAX_UPLOAD}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -394,6 +397,15 @@ class Uploads(unittest.TestCase):
         # And it downloads back as it went up.
         self.assertEqual(curl(self.peer.url + "/archivos/subido.bin").stdout, data)
 
+    def test_an_upload_over_8_mib_goes_to_the_disk_directly_and_byte_exact(self):
+        # FileAppender::kBufferedUpTo: a length above it is written in direct stages, the
+        # last one partial.
+        data = os.urandom(8 * MIB + 256 * 1024 + 1)
+        code, body = self.put("directo.bin", data)
+        self.assertEqual(code, 201, body)
+        self.assertEqual(json.loads(body)["sha256"], hashlib.sha256(data).hexdigest())
+        self.assertEqual(self.stored("directo.bin"), data)
+
     def test_a_chunked_upload_streams_too(self):
         data = pattern(MIB + 3, "chunked")
         code, body = self.put("chunked.bin", data, chunked=True)
@@ -419,7 +431,7 @@ class Uploads(unittest.TestCase):
         self.assertEqual(code, 201)
 
     def test_over_max_upload_bytes_is_413_with_or_without_a_length(self):
-        big = b"z" * (4 * MIB + 1)
+        big = b"z" * (MAX_UPLOAD + 1)
         for chunked in (False, True):
             with self.subTest(chunked=chunked):
                 code, _ = self.put("grande.bin", big, chunked=chunked)

@@ -155,7 +155,7 @@ TEST_CASE("file appender: dropped with writes in flight, it leaves them their bu
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        FileAppender a(ctx.get_executor(), fd, "f");
+        FileAppender a(ctx.get_executor(), fd, "f", FileAppender::Mode::direct_if_possible);
         REQUIRE(a.reserve(4 * kStage));
         const asio::const_buffer all = asio::buffer(data);
         appended = static_cast<bool>(co_await a.append(std::span(&all, 1)));
