@@ -253,15 +253,36 @@ class DelayProxy:
     order, with no limit on what it holds: a long path (round trip 2 x delay) for the tests
     of what a sender may have in flight, without netem. An end of stream is passed on as a
     half-close; each connection is closed once both directions ended (or one failed). Use
-    as a context manager; `port` is where to connect."""
+    as a context manager; `port` is where to connect. It notes when the bytes of each
+    direction came ("up": from the clients, "down": from the target), for carried()."""
 
     def __init__(self, target_port, delay):
         self.target_port, self.delay = target_port, delay
         self.port = None
         self._ready = threading.Event()
         self._failed = None
+        self._lock = threading.Lock()
+        self._came = {"up": [], "down": []}  # (when, bytes so far), since reset()
 
-    async def _pump(self, reader, writer):
+    def reset(self):
+        with self._lock:
+            self._came = {"up": [], "down": []}
+
+    def carried(self, direction, nbytes):
+        """Seconds from the first byte that came in `direction` (since reset()) until
+        `nbytes` in all had come; None if they did not. A sender whose window is W bytes
+        cannot hand over more than W per round trip, however fast or slow the machine."""
+        with self._lock:
+            came = list(self._came[direction])
+        reached = next((t for t, total in came if total >= nbytes), None)
+        return None if reached is None else reached - came[0][0]
+
+    def _note(self, direction, n):
+        with self._lock:
+            came = self._came[direction]
+            came.append((time.monotonic(), (came[-1][1] if came else 0) + n))
+
+    async def _pump(self, reader, writer, direction):
         queue = asyncio.Queue()
 
         async def send():
@@ -280,6 +301,7 @@ class DelayProxy:
         sender = asyncio.ensure_future(send())
         try:
             while not sender.done() and (data := await reader.read(1 << 20)):
+                self._note(direction, len(data))
                 queue.put_nowait((time.monotonic(), data))
         finally:
             queue.put_nowait((0, None))
@@ -289,7 +311,8 @@ class DelayProxy:
         server_w = None
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-            await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w))
+            await asyncio.gather(self._pump(client_r, server_w, "up"),
+                                 self._pump(server_r, client_w, "down"))
         except (OSError, asyncio.CancelledError):
             pass  # a side went away: both are closed below, which the other side sees
         finally:
@@ -313,7 +336,8 @@ class DelayProxy:
         pending = asyncio.all_tasks(self._loop)
         for task in pending:
             task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if pending:  # gather() of nothing asks for this thread's loop, which there is not
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
     def __enter__(self):
