@@ -277,10 +277,10 @@ class DelayProxy:
         reached = next((t for t, total in came if total >= nbytes), None)
         return None if reached is None else reached - came[0][0]
 
-    def _note(self, direction, n):
+    def _note(self, direction, when, n):
         with self._lock:
             came = self._came[direction]
-            came.append((time.monotonic(), (came[-1][1] if came else 0) + n))
+            came.append((when, (came[-1][1] if came else 0) + n))
 
     async def _pump(self, reader, writer, direction):
         queue = asyncio.Queue()
@@ -301,8 +301,9 @@ class DelayProxy:
         sender = asyncio.ensure_future(send())
         try:
             while not sender.done() and (data := await reader.read(1 << 20)):
-                self._note(direction, len(data))
-                queue.put_nowait((time.monotonic(), data))
+                now = time.monotonic()
+                self._note(direction, now, len(data))
+                queue.put_nowait((now, data))
         finally:
             queue.put_nowait((0, None))
             await sender
