@@ -40,10 +40,13 @@ FAMILIES = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def dead_port():
+    """A socket bound to a port and never listening: a connection to it is refused, and no
+    other test's peer can take the port while the socket is held (a port merely found free
+    and closed could be). The caller closes it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 class Scrape:
@@ -69,7 +72,8 @@ class Metrics(unittest.TestCase):
         cls.data = os.urandom(300_000)
         cls.holder = Peer("Holder", files={"datos.bin": cls.data, "otro.txt": "x"}).start()
         # The asker's titular is a port nobody listens on; its suplente is the holder.
-        cls.dead = f"http://127.0.0.1:{free_port()}"
+        cls.dead_socket = dead_port()
+        cls.dead = f"http://127.0.0.1:{cls.dead_socket.getsockname()[1]}"
         cls.asker = Peer("Asker", extra={"peer_titular": cls.dead, "peer_suplente": cls.holder.url,
                                          "timeout_ms": 1000}).start()
         # The holder learns the asker from its announcement, and forwards searches to it.
@@ -80,6 +84,7 @@ class Metrics(unittest.TestCase):
     def tearDownClass(cls):
         cls.asker.cleanup()
         cls.holder.cleanup()
+        cls.dead_socket.close()
 
     def test_format_and_families(self):
         s = Scrape(self.holder)
