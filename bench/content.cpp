@@ -4,7 +4,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/json/parse.hpp>
 #include <cstdio>
 #include <fstream>
@@ -186,23 +185,18 @@ ContentBench::SwarmRun ContentBench::swarm(const Manifest& m, const std::string&
   std::vector<std::unique_ptr<PieceSource>> sources;
   for (const auto* h : holders)
     sources.push_back(std::make_unique<TransferSource>(h->grpc_address(), name));
-  std::atomic<uint64_t> verified{0};
+  // Cancelled from its own progress report once cancel_at bytes are verified: a thread
+  // polling for it could be descheduled long enough for the download to finish first.
+  Swarm* self = nullptr;
   SwarmOptions opt;
-  opt.progress = [&](size_t, uint64_t v, uint64_t) { verified = v; };
+  opt.progress = [&](size_t, uint64_t verified, uint64_t) {
+    if (cancel_at && verified >= cancel_at) self->cancel();
+  };
   Swarm s(m, name, out, std::move(sources), opt);
+  self = &s;
   SwarmRun run;
   const auto t0 = Clock::now();
-  std::thread canceller;
-  std::atomic<bool> done{false};
-  if (cancel_at)
-    canceller = std::thread([&] {
-      for (int i = 0; i < 60000 && !done && verified < cancel_at; ++i)
-        std::this_thread::sleep_for(milliseconds(1));
-      s.cancel();
-    });
   auto r = s.run();
-  done = true;
-  if (canceller.joinable()) canceller.join();
   run.seconds = since_s(t0);
   run.stats = s.stats();
   run.resumed = s.pieces_resumed();

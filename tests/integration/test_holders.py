@@ -28,11 +28,14 @@ class Holders(unittest.TestCase):
     def setUpClass(cls):
         cls.net = Network()
         try:
-            cls.titular = cls.net.add("T", files={"comun.bin": SHARED})
-            cls.suplente = cls.net.add("S", files={"comun.bin": SHARED, "renombrado.txt": RENAMED})
-            cls.asker = cls.net.add("A", titular=cls.titular, suplente=cls.suplente)
+            # Who holds what is tested here, not speed: a budget a loaded machine cannot
+            # spend before every holder answers (the searches wait 10 s).
+            slow = {"timeout_ms": 8000}
+            cls.titular = cls.net.add("T", files={"comun.bin": SHARED}, **slow)
+            cls.suplente = cls.net.add("S", files={"comun.bin": SHARED, "renombrado.txt": RENAMED}, **slow)
+            cls.asker = cls.net.add("A", titular=cls.titular, suplente=cls.suplente, **slow)
             # L names the asker as its titular: it announces itself and is learned.
-            cls.learned = cls.net.add("L", files={"comun.bin": SHARED}, titular=cls.asker)
+            cls.learned = cls.net.add("L", files={"comun.bin": SHARED}, titular=cls.asker, **slow)
         except Exception:
             cls.net.close()
             raise

@@ -24,6 +24,11 @@ TIMEOUT_MS = 1000
 FAST_MS = TIMEOUT_MS / 2
 
 
+def titular(peer):
+    """The peer's titular as /peers describes it: state, failures."""
+    return next(p for p in peer.get("/peers")[1]["peers"] if p["role"] == "titular")
+
+
 def timed_get(peer, path):
     t0 = time.monotonic()
     status, body = peer.get(path, timeout=10)
@@ -111,13 +116,22 @@ class ThreePeers(unittest.TestCase):
             _, body, first = timed_get(self.p1, "/buscar?archivo=documento3.txt")
             self.assertTrue(body["present"])
             self.assertLessEqual(first, TIMEOUT_MS + 500)
+            # While its breaker is open, a search skips the titular and is fast. Once the
+            # cool-down (0.8-1.2 s, then twice that) has passed, one search is a trial that
+            # costs the wait again and adds a failure; on a slow machine the five searches
+            # may outlast the cool-down, so a slow search is allowed only as such a trial.
+            trials = 0
             for _ in range(5):
+                before = titular(self.p1)["failures"]
                 _, body, ms = timed_get(self.p1, "/buscar?archivo=documento3.txt")
                 self.assertTrue(body["present"])
-                self.assertLess(ms, FAST_MS)
-            _, peers = self.p1.get("/peers")
-            states = {p["role"]: p["state"] for p in peers["peers"]}
-            self.assertEqual(states["titular"], "open")
+                if titular(self.p1)["failures"] > before:
+                    trials += 1
+                    self.assertLessEqual(ms, TIMEOUT_MS + 500)
+                else:
+                    self.assertLess(ms, FAST_MS)
+            self.assertLessEqual(trials, 2)
+            self.assertNotEqual(titular(self.p1)["state"], "closed")
         finally:
             self.p2.signal(signal.SIGCONT)
 
@@ -191,11 +205,15 @@ class Join(unittest.TestCase):
     def test_a_new_peer_knowing_one_member_finds_and_is_found(self):
         net = Network()
         try:
-            a = net.add("A", files={"a.txt": "A"})
-            b = net.add("B", files={"b.txt": "B"}, titular=a)
-            c = net.add("C", files={"c.txt": "C"}, titular=a, suplente=b)
+            # A search's budget halves at each hop, and B asks A and C (who have seen the query)
+            # before D: with the file's 1 s, a slow machine could spend B's share before D.
+            # Joining is what is tested here, not speed.
+            slow = {"timeout_ms": 8000}  # within timed_get's 10 s
+            a = net.add("A", files={"a.txt": "A"}, **slow)
+            b = net.add("B", files={"b.txt": "B"}, titular=a, **slow)
+            c = net.add("C", files={"c.txt": "C"}, titular=a, suplente=b, **slow)
             # D knows only B; nobody was restarted or reconfigured.
-            d = net.add("D", files={"d.txt": "D"}, titular=b)
+            d = net.add("D", files={"d.txt": "D"}, titular=b, **slow)
             self.assertTrue(wait_until(lambda: any(x.get("name") == "D" for x in b.get("/peers")[1]["peers"]),
                                        timeout=5))
             _, body, _ = timed_get(c, "/buscar?archivo=d.txt")

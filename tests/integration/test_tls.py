@@ -18,7 +18,7 @@ import urllib.request
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, PEER_BIN, Peer, raw_exchange, split_responses, wait_log  # noqa: E402
+from peerlib import CLI_BIN, PEER_BIN, Peer, raw_exchange, split_responses, wait_log, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 
@@ -183,9 +183,10 @@ class Tls(unittest.TestCase):
         self.assertTrue(body["present"])
         self.assertEqual(body["grpc_address"], f"127.0.0.1:{holder.grpc_port}")
         self.assertEqual(body["via"], holder_url)
-        # The holder learned the asker's https URL from its announcement.
-        urls = [p["url"] for p in self.https(holder, "/peers")[1]["peers"]]
-        self.assertIn(f"https://127.0.0.1:{asker.rest_port}", urls)
+        # The holder learns the asker's https URL from its announcement, sent as it starts.
+        asker_url = f"https://127.0.0.1:{asker.rest_port}"
+        self.assertTrue(wait_until(lambda: asker_url in [p["url"] for p in self.https(holder, "/peers")[1]["peers"]],
+                                   timeout=10))
         # A peer that trusts another CA does not take the holder's answer.
         doubter = self.start("Doubter", peer_titular=holder_url, tls_ca=self.other_ca)
         status, body = self.https(doubter, "/buscar?archivo=lejano.txt")

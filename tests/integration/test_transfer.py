@@ -326,13 +326,14 @@ class Permissions(unittest.TestCase):
 
 class Shutdown(unittest.TestCase):
     def test_new_transfers_are_unavailable_while_shutting_down(self):
-        peer = Peer("Closing").start()
+        # A grace that a loaded machine cannot outlast while the client reads 256 MiB.
+        peer = Peer("Closing", extra={"shutdown_grace_ms": 60000}).start()
         with open(os.path.join(peer.dir, "big.bin"), "wb") as f:
             f.truncate(256 * 1024 * 1024)  # more than flow control lets through unread
         try:
             ch = grpc.insecure_channel(f"127.0.0.1:{peer.grpc_port}")
             stub = pb2_grpc.FileServiceStub(ch)
-            slow = stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=30)
+            slow = stub.Download(pb2.DownloadRequest(filename="big.bin"), timeout=60)
             next(slow)  # a transfer in flight keeps the server in its grace period
             peer.signal(signal.SIGTERM)
             self.assertTrue(wait_log(peer, "shutting down"), peer.lines[-5:])
@@ -420,8 +421,10 @@ class Cli(unittest.TestCase):
             self.assertTrue(wait_until(lambda: any(f["name"] == "huge.bin" and "sha256" in f
                                                    for f in self.peer.get("/listado")[1]),
                                        timeout=60))
-            p = subprocess.Popen([CLI_BIN, "get", "huge.bin", "--from", self.addr, "-o", out],
-                                 stderr=subprocess.PIPE, text=True)
+            # Paced (at least 32 s) so that it is still running when interrupted: unpaced, a
+            # fast machine can finish before the signal is sent.
+            p = subprocess.Popen([CLI_BIN, "get", "huge.bin", "--from", self.addr, "-o", out,
+                                  "--max-rate", "16M"], stderr=subprocess.PIPE, text=True)
             self.assertTrue(wait_until(lambda: len(os.listdir(out)) > 0, timeout=10))
             p.send_signal(signal.SIGINT)
             p.wait(15)
