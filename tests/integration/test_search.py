@@ -282,11 +282,14 @@ class PythonOriginal(unittest.TestCase):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         net = Network()
         try:
-            holder = net.add("Holder", files={"nuevo.txt": "n"}, dht=dht)
+            # The DHT lookup gets half the budget: with the file's 1 s, a slow machine could
+            # end it before the holder's record came, and the log would not say what is tested.
+            slow = {"timeout_ms": 8000}  # within timed_get's 10 s
+            holder = net.add("Holder", files={"nuevo.txt": "n"}, dht=dht, **slow)
             # With the DHT on, the asker's node joins through its suplente (the holder's DHT
             # port, from its /health); the Python peer has no DHT and answers the walk.
             asker = net.add("Asker", dht=dht, peer_titular=f"http://127.0.0.1:{server.server_address[1]}",
-                            peer_suplente=holder.url)
+                            peer_suplente=holder.url, **slow)
             if dht:
                 skip_without_dht(holder)
                 self.assertTrue(wait_until(lambda: metric(holder, "p2p_dht_published_values") >= 2
