@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from peerlib import CLI_BIN, wait_until  # noqa: E402
-from test_search import Network  # noqa: E402
+from test_search import UNHURRIED_MS, Network  # noqa: E402
 
 SHARED = b"the same bytes on three peers\n" * 1000
 RENAMED = b"held under another name\n" * 100
@@ -26,16 +26,13 @@ def hashed(peer, name):
 class Holders(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = Network()
+        cls.net = Network(UNHURRIED_MS)
         try:
-            # Who holds what is tested here, not speed: a budget a loaded machine cannot
-            # spend before every holder answers (the searches wait 10 s).
-            slow = {"timeout_ms": 8000}
-            cls.titular = cls.net.add("T", files={"comun.bin": SHARED}, **slow)
-            cls.suplente = cls.net.add("S", files={"comun.bin": SHARED, "renombrado.txt": RENAMED}, **slow)
-            cls.asker = cls.net.add("A", titular=cls.titular, suplente=cls.suplente, **slow)
+            cls.titular = cls.net.add("T", files={"comun.bin": SHARED})
+            cls.suplente = cls.net.add("S", files={"comun.bin": SHARED, "renombrado.txt": RENAMED})
+            cls.asker = cls.net.add("A", titular=cls.titular, suplente=cls.suplente)
             # L names the asker as its titular: it announces itself and is learned.
-            cls.learned = cls.net.add("L", files={"comun.bin": SHARED}, titular=cls.asker, **slow)
+            cls.learned = cls.net.add("L", files={"comun.bin": SHARED}, titular=cls.asker)
         except Exception:
             cls.net.close()
             raise

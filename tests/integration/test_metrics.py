@@ -3,7 +3,6 @@ parser we did not write): every family is there with its type, histograms are
 consistent, and the counters move by exactly what the test did."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,15 +39,6 @@ FAMILIES = {
 }
 
 
-def dead_port():
-    """A socket bound to a port and never listening: a connection to it is refused, and no
-    other test's peer can take the port while the socket is held (a port merely found free
-    and closed could be). The caller closes it."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
 class Scrape:
     """One scrape: families by name, and sample values by (sample name, labels)."""
 
@@ -71,9 +61,9 @@ class Metrics(unittest.TestCase):
     def setUpClass(cls):
         cls.data = os.urandom(300_000)
         cls.holder = Peer("Holder", files={"datos.bin": cls.data, "otro.txt": "x"}).start()
-        # The asker's titular is a port nobody listens on; its suplente is the holder.
-        cls.dead_socket = dead_port()
-        cls.dead = f"http://127.0.0.1:{cls.dead_socket.getsockname()[1]}"
+        # The asker's titular is a port nobody listens on (1, privileged: no test's peer can
+        # be given it, as test_search and test_transfer use it); its suplente is the holder.
+        cls.dead = "http://127.0.0.1:1"
         cls.asker = Peer("Asker", extra={"peer_titular": cls.dead, "peer_suplente": cls.holder.url,
                                          "timeout_ms": 1000}).start()
         # The holder learns the asker from its announcement, and forwards searches to it.
@@ -84,7 +74,6 @@ class Metrics(unittest.TestCase):
     def tearDownClass(cls):
         cls.asker.cleanup()
         cls.holder.cleanup()
-        cls.dead_socket.close()
 
     def test_format_and_families(self):
         s = Scrape(self.holder)

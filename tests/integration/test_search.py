@@ -22,6 +22,9 @@ TIMEOUT_MS = 1000
 # A search that did not wait for a dead or hung neighbour's timeout. A fixed few
 # milliseconds would measure the machine (ASan, TSan, two loaded cores), not the peer.
 FAST_MS = TIMEOUT_MS / 2
+# For networks that test who finds what, not how fast: a budget a loaded machine cannot
+# spend (it halves at each hop, and a DHT lookup gets half), within timed_get's 10 s.
+UNHURRIED_MS = 8000
 
 
 def titular(peer):
@@ -38,11 +41,12 @@ def timed_get(peer, path):
 class Network:
     """Peers started in order; each may name earlier ones as titular/suplente."""
 
-    def __init__(self):
+    def __init__(self, timeout_ms=TIMEOUT_MS):
         self.peers = []
+        self.timeout_ms = timeout_ms
 
     def add(self, name, files=None, titular=None, suplente=None, **extra):
-        cfg = {"timeout_ms": TIMEOUT_MS}
+        cfg = {"timeout_ms": self.timeout_ms}
         if titular:
             cfg["peer_titular"] = titular.url
         if suplente:
@@ -141,7 +145,7 @@ class ThreePeers(unittest.TestCase):
         self.p2.signal(signal.SIGCONT)
         # After the cool-down (about 1 s) one trial reaches the titular and closes the breaker.
         self.assertTrue(wait_until(lambda: self.p1.get("/buscar?archivo=documento2.txt")[1].get("present")
-                                   and {p["role"]: p["state"] for p in self.p1.get("/peers")[1]["peers"]}["titular"] == "closed",
+                                   and titular(self.p1)["state"] == "closed",
                                    timeout=5, step=0.2))
 
     def test_every_neighbour_dead_is_a_quick_miss(self):
@@ -203,17 +207,15 @@ class Ring(unittest.TestCase):
 
 class Join(unittest.TestCase):
     def test_a_new_peer_knowing_one_member_finds_and_is_found(self):
-        net = Network()
+        # B asks A and C (who have seen the query) before D: with 1 s, a slow machine could
+        # spend B's share of the budget before D.
+        net = Network(UNHURRIED_MS)
         try:
-            # A search's budget halves at each hop, and B asks A and C (who have seen the query)
-            # before D: with the file's 1 s, a slow machine could spend B's share before D.
-            # Joining is what is tested here, not speed.
-            slow = {"timeout_ms": 8000}  # within timed_get's 10 s
-            a = net.add("A", files={"a.txt": "A"}, **slow)
-            b = net.add("B", files={"b.txt": "B"}, titular=a, **slow)
-            c = net.add("C", files={"c.txt": "C"}, titular=a, suplente=b, **slow)
+            a = net.add("A", files={"a.txt": "A"})
+            b = net.add("B", files={"b.txt": "B"}, titular=a)
+            c = net.add("C", files={"c.txt": "C"}, titular=a, suplente=b)
             # D knows only B; nobody was restarted or reconfigured.
-            d = net.add("D", files={"d.txt": "D"}, titular=b, **slow)
+            d = net.add("D", files={"d.txt": "D"}, titular=b)
             self.assertTrue(wait_until(lambda: any(x.get("name") == "D" for x in b.get("/peers")[1]["peers"]),
                                        timeout=5))
             _, body, _ = timed_get(c, "/buscar?archivo=d.txt")
@@ -280,16 +282,15 @@ class PythonOriginal(unittest.TestCase):
     def check_python_style_replies(self, dht):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PythonOriginalPeer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        net = Network()
+        # With 1 s, a slow machine could end the DHT lookup before the holder's record came,
+        # and the log would not say what is tested.
+        net = Network(UNHURRIED_MS)
         try:
-            # The DHT lookup gets half the budget: with the file's 1 s, a slow machine could
-            # end it before the holder's record came, and the log would not say what is tested.
-            slow = {"timeout_ms": 8000}  # within timed_get's 10 s
-            holder = net.add("Holder", files={"nuevo.txt": "n"}, dht=dht, **slow)
+            holder = net.add("Holder", files={"nuevo.txt": "n"}, dht=dht)
             # With the DHT on, the asker's node joins through its suplente (the holder's DHT
             # port, from its /health); the Python peer has no DHT and answers the walk.
             asker = net.add("Asker", dht=dht, peer_titular=f"http://127.0.0.1:{server.server_address[1]}",
-                            peer_suplente=holder.url, **slow)
+                            peer_suplente=holder.url)
             if dht:
                 skip_without_dht(holder)
                 self.assertTrue(wait_until(lambda: metric(holder, "p2p_dht_published_values") >= 2
@@ -307,8 +308,7 @@ class PythonOriginal(unittest.TestCase):
                 # The DHT was asked first and named nobody: the walk found it.
                 self.assertTrue(wait_log(asker, re.compile(r"Search viejo\.txt .*the DHT named 0 holders")))
                 self.assertTrue(wait_log(asker, re.compile(r"Search nuevo\.txt .*the DHT named 1 holders")))
-            titular = [p for p in asker.get("/peers")[1]["peers"] if p["role"] == "titular"][0]
-            self.assertEqual(titular["failures"], 0)
+            self.assertEqual(titular(asker)["failures"], 0)
         finally:
             net.close()
             server.shutdown()

@@ -46,12 +46,6 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// The suite's bounded wait, with this file's longer bound (workers run under TSan too).
-template <class F>
-bool wait_for(F cond) {
-  return p2p::testing::eventually(cond, std::chrono::seconds(10));
-}
-
 // What a fake holder did, readable after the swarm owns the fake.
 struct Tally {
   std::atomic<uint64_t> bytes{0};
@@ -205,7 +199,7 @@ TEST_CASE("three holders each send part of the file; the result is byte-exact") 
   };
   for (size_t i = 0; i < 3; ++i)
     h.add(gated([&, i] {
-      if (h.tallies[i]->fetches > 1) CHECK(wait_for(all_verified));
+      if (h.tallies[i]->fetches > 1) CHECK(testing::eventually(all_verified));
     }));
   std::vector<size_t> in_use;
   Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources),
@@ -232,7 +226,7 @@ TEST_CASE("a holder that fails mid-way is dropped; the others finish") {
   h.add(failing_after(3 * kPiece + 100));
   // The good holder starts once the failing one is gone.
   Swarm* self = nullptr;
-  h.add(gated([&] { CHECK(wait_for([&] { return self->stats()[0].dropped; })); }));
+  h.add(gated([&] { CHECK(testing::eventually([&] { return self->stats()[0].dropped; })); }));
   Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources));
   self = &s;
   expect_downloaded(s, d.path / "f.bin", data);
@@ -250,7 +244,8 @@ TEST_CASE("a holder with bit rot is dropped and its pieces are fetched elsewhere
   Tally& rot = h.add(rotten({1, 4}));
   // The good holder starts once the swarm has refused the rotten one's bad piece (before
   // that, nobody else could have delivered that piece first, however slow the machine).
-  Tally& good = h.add(gated([&] { CHECK(wait_for([&] { return rot.refused.load(); })); }));
+  Tally& good =
+      h.add(gated([&] { CHECK(testing::eventually([&] { return rot.refused.load(); })); }));
   Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources));
   expect_downloaded(s, d.path / "f.bin", data);
   const auto stats = s.stats();
@@ -411,7 +406,7 @@ TEST_CASE("end-game: a holder that never answers does not stall the finish") {
   const std::string data = random_bytes(9 * kPiece, 10);
   Holders h(data);
   Tally& stuck = h.add(blocking());
-  h.add(gated([&] { CHECK(wait_for([&] { return stuck.fetches > 0; })); }));
+  h.add(gated([&] { CHECK(testing::eventually([&] { return stuck.fetches > 0; })); }));
   Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources));
   expect_downloaded(s, d.path / "f.bin", data);
   CHECK(stuck.cancelled);  // its copy was cancelled once the other one verified
@@ -428,7 +423,7 @@ TEST_CASE("cancel() stops a download whose only holder never answers") {
   Tally& stuck = h.add(blocking());
   Swarm s(manifest_of(data), "f.bin", d.path, std::move(h.sources));
   std::thread stopper([&] {
-    CHECK(wait_for([&] { return stuck.fetches > 0; }));
+    CHECK(testing::eventually([&] { return stuck.fetches > 0; }));
     s.cancel();
   });
   auto r = s.run();
