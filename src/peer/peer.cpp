@@ -275,10 +275,7 @@ int Peer::run() {
   asio::co_spawn(ctx_, announce(), asio::detached);
   http_.start();
   signals_.async_wait([this](const std::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("Received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    sd_notify("STOPPING=1\nSTATUS=shutting down");
-    shutdown();
+    if (!ec) shutdown(sig);
   });
   // Both servers listen (connections queue until the loop runs): a Type=notify unit may
   // count the peer as started.
@@ -356,10 +353,13 @@ asio::awaitable<void> Peer::announce() {
   }
 }
 
-void Peer::shutdown() {
+void Peer::shutdown(int sig) {
   stopping_ = true;
   api_.set_shutting_down();
   files_.set_shutting_down();
+  // Said once new work is refused: whoever reads the line may count on it.
+  spdlog::info("Received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sd_notify("STOPPING=1\nSTATUS=shutting down");
   http_.stop();
   watcher_.stop();
   // Health checks see NOT_SERVING for the whole grace period, so balancers and probes

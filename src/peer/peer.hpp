@@ -35,7 +35,8 @@ class Peer {
   int run();
 
  private:
-  void shutdown();
+  // On SIGINT or SIGTERM (`sig`): refuses new work, then drains and stops.
+  void shutdown(int sig);
   // Lets transfers in flight finish within the grace period, then stops the servers and
   // the io_context.
   asio::awaitable<void> drain_and_stop();
