@@ -77,28 +77,28 @@ void Hasher::learned(const HashedFile& h) {
 
 asio::awaitable<void> Hasher::run() {
   asio::steady_timer save_at(ctx_);
-  bool save_pending = false, save_due = false;
+  std::optional<Clock::time_point> save_due;  // when the cache is saved next; none: not planned
   // (No co_await inside a condition: g++ 12 miscompiles it in a coroutine.)
   while (!stopping_) {
     bool more = true;
     while (more && !stopping_) more = co_await pass();
     if (stopping_) break;
-    if (save_due) {
+    if (save_due && Clock::now() >= *save_due) {
       save_cache();
-      save_pending = save_due = false;
-    } else if (!save_pending) {
-      save_pending = true;
-      save_at.expires_after(kSaveDelay);
-      save_at.async_wait([&](std::error_code ec) {
-        if (ec) return;
-        save_due = true;
-        wake_.notify(true);
+      save_due.reset();
+    } else if (!save_due) {
+      save_due = Clock::now() + kSaveDelay;
+      save_at.expires_at(*save_due);
+      // The handler only wakes this loop: it may run after the loop has ended and this
+      // frame is gone (it was already queued when stop() woke the loop; cancelling does
+      // not recall it), so it touches nothing of the frame. ASan caught one that did.
+      save_at.async_wait([this](std::error_code ec) {
+        if (!ec) wake_.notify(true);
       });
     }
     co_await wake_.wait();
   }
-  // Its handler refers to this frame; stop() saves the cache itself.
-  save_at.cancel();
+  // stop() saves the cache itself.
 }
 
 asio::awaitable<bool> Hasher::pass() {

@@ -129,6 +129,13 @@ class Peer:
             self.proc.stderr.close()
         return self.proc.returncode
 
+    def tail(self, n=40):
+        """The last `n` lines the peer logged (all of them, once it has exited), for a
+        failure's message: a sanitizer's report, say."""
+        if self.proc and self.proc.poll() is not None:
+            self._pump.join(5)
+        return "\n".join(self.lines[-n:])
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)

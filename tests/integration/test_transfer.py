@@ -343,7 +343,7 @@ class Shutdown(unittest.TestCase):
             got = 1 + sum(1 for _ in slow)  # the one in flight still completes
             self.assertEqual(got, 256 * 16)
             ch.close()
-            self.assertEqual(peer.proc.wait(15), 0)
+            self.assertEqual(peer.proc.wait(15), 0, peer.tail())
         finally:
             peer.cleanup()
 
