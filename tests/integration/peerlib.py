@@ -25,6 +25,7 @@ BUILD = os.environ.get("P2P_BUILD_DIR", os.path.join(os.path.dirname(__file__), 
 PEER_BIN = os.path.join(BUILD, "p2p-peer")
 CLI_BIN = os.path.join(BUILD, "p2p")
 
+_SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|runtime error:")
 _LISTEN = re.compile(r"(REST|gRPC) server listening on (\S+):(\d+)$")
 
 
@@ -127,7 +128,18 @@ class Peer:
         if not self.proc.stderr.closed:
             self._pump.join(2)
             self.proc.stderr.close()
+        self.check_sanitizer()
         return self.proc.returncode
+
+    def check_sanitizer(self):
+        """Fails the test when the peer's log has an ASan or UBSan report (TSan's are kept by
+        scripts/test): one at exit would otherwise go unseen by a test that checks no exit
+        status. Once: the report is not raised again from a later stop()."""
+        i = next((i for i, line in enumerate(self.lines) if _SANITIZER_REPORT.search(line)), None)
+        if i is None or getattr(self, "_reported", False):
+            return
+        self._reported = True
+        raise AssertionError(f"{self.name}: sanitizer report:\n" + "\n".join(self.lines[i:i + 60]))
 
     def tail(self, n=40):
         """The last `n` lines the peer logged (all of them, once it has exited), for a
@@ -137,8 +149,10 @@ class Peer:
         return "\n".join(self.lines[-n:])
 
     def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
