@@ -161,6 +161,19 @@ class Peer:
         self.cleanup()
 
 
+def cleanup_all(peers):
+    """Cleans up every one of `peers`, then raises the first failure (a sanitizer report),
+    so that one peer's report does not leave the others running."""
+    first = None
+    for p in peers:
+        try:
+            p.cleanup()
+        except Exception as e:  # noqa: BLE001 -- raised again below, once all are stopped
+            first = first or e
+    if first:
+        raise first
+
+
 def test_threads():
     """{"threads": N} when P2P_TEST_THREADS asks for N io_context threads, else {}."""
     n = os.environ.get("P2P_TEST_THREADS")

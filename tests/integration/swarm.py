@@ -15,7 +15,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import Peer, metric, metrics, pss_kb, rss_kb, wait_until  # noqa: E402
+from peerlib import Peer, cleanup_all, metric, metrics, pss_kb, rss_kb, wait_until  # noqa: E402
 
 INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
 # What every swarm peer gets: one io thread (300 peers share 2 cores), the original's ttl,
@@ -173,8 +173,7 @@ class Swarm:
         return len(victims)
 
     def close(self):
-        for p in self.peers:
-            p.cleanup()
+        cleanup_all(self.peers)
 
 
 def run(n, k, kill_fraction, modes, seed=1, say=print, quiet_s=5):

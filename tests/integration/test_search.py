@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, metric, skip_without_dht, wait_listed, wait_log, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, cleanup_all, metric, skip_without_dht, wait_listed, wait_log, wait_until  # noqa: E402
 
 TIMEOUT_MS = 1000
 # A search that did not wait for a dead or hung neighbour's timeout. A fixed few
@@ -63,7 +63,7 @@ class Network:
                     p.proc.send_signal(signal.SIGCONT)
                 except ProcessLookupError:
                     pass
-            p.cleanup()
+        cleanup_all(self.peers)
 
 
 class ThreePeers(unittest.TestCase):

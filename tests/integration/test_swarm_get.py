@@ -13,7 +13,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, metric, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, cleanup_all, metric, wait_until  # noqa: E402
 
 PIECE = 65536  # small pieces, so a few MB is many of them
 EXIT_DID_NOT_VERIFY = 7
@@ -85,9 +85,10 @@ class Swarm(unittest.TestCase):
         self.out = tempfile.mkdtemp(prefix="p2p-get-")
 
     def tearDown(self):
-        for h in self.holders:
-            h.cleanup()
-        subprocess.run(["rm", "-rf", self.out])
+        try:
+            cleanup_all(self.holders)
+        finally:
+            subprocess.run(["rm", "-rf", self.out])
 
     def get(self, *args):
         return [CLI_BIN, "get", self.NAME, "-o", self.out, *args]
@@ -222,9 +223,10 @@ class TwoContents(unittest.TestCase):
         self.out = tempfile.mkdtemp(prefix="p2p-get-")
 
     def tearDown(self):
-        self.near.cleanup()
-        self.other.cleanup()
-        subprocess.run(["rm", "-rf", self.out])
+        try:
+            cleanup_all([self.near, self.other])
+        finally:
+            subprocess.run(["rm", "-rf", self.out])
 
     def get(self, *args):
         return subprocess.run([CLI_BIN, "get", self.NAME, "--peer", self.near.url, "-o", self.out,

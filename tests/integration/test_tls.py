@@ -18,7 +18,7 @@ import urllib.request
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, PEER_BIN, Peer, raw_exchange, split_responses, wait_log, wait_until  # noqa: E402
+from peerlib import CLI_BIN, PEER_BIN, Peer, cleanup_all, raw_exchange, split_responses, wait_log, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 
@@ -64,9 +64,10 @@ class Tls(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.peers:
-            p.cleanup()
-        shutil.rmtree(cls.pki, ignore_errors=True)
+        try:
+            cleanup_all(cls.peers)
+        finally:
+            shutil.rmtree(cls.pki, ignore_errors=True)
 
     def https(self, peer, path, cafile=None):
         ctx = ssl.create_default_context(cafile=cafile or self.ca)

@@ -14,7 +14,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import BUILD, Peer, listed, wait_until  # noqa: E402
+from peerlib import BUILD, Peer, cleanup_all, listed, wait_until  # noqa: E402
 
 try:
     from selenium import webdriver
@@ -89,9 +89,10 @@ class WebPage(unittest.TestCase):
         try:
             cls.driver.quit()
         finally:
-            cls.peer.cleanup()
-            cls.remote.cleanup()
-            shutil.rmtree(cls.downloads, ignore_errors=True)
+            try:
+                cleanup_all([cls.peer, cls.remote])
+            finally:
+                shutil.rmtree(cls.downloads, ignore_errors=True)
 
     def open_page(self):
         self.driver.get(self.peer.url + "/")
