@@ -552,12 +552,16 @@ Result<std::string, grpc::Status> FileService::store_upload(
   }
   // Before the rename: the watcher may see the file under its name at once, and the hasher
   // must find its manifest known by then.
-  if (learned_) learned_({name, *stamp, std::move(manifest)});
+  const HashedFile hashed{name, *stamp, std::move(manifest)};
+  if (learned_) learned_(hashed);
   if (auto committed = temp.commit(name, options_.allow_overwrite); !committed) {
     log.finished(size, committed.error().why);
     return to_status(committed.error());
   }
   index_.refresh(name);
+  // Listed with its manifest before the uploader hears OK, not once the hasher's thread (at
+  // nice 10) gets round to it: a download right after the upload is verified.
+  index_.set_manifests({hashed});
   log.finished(size, "OK, sha256 " + got);
   return got;
 }

@@ -13,7 +13,7 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from peerlib import CLI_BIN, Peer, wait_log, wait_until  # noqa: E402
+from peerlib import CLI_BIN, Peer, metric, wait_log, wait_until  # noqa: E402
 from transfer_stubs import pb2, pb2_grpc  # noqa: E402
 
 CHUNK = 65536
@@ -89,8 +89,9 @@ class Transfers(unittest.TestCase):
 
     def test_upload_is_listed_at_once(self):
         self.upload("instant.txt", b"now")
-        names = {f["name"]: f["size"] for f in self.peer.get("/listado")[1]}
-        self.assertEqual(names.get("instant.txt"), 3)
+        # With the sha256 the upload computed: a download at once is verified.
+        listed = {f["name"]: (f["size"], f.get("sha256")) for f in self.peer.get("/listado")[1]}
+        self.assertEqual(listed.get("instant.txt"), (3, hashlib.sha256(b"now").hexdigest()))
         self.assertTrue(self.peer.get("/buscar?archivo=INSTANT.TXT")[1]["present"])
 
     def test_download_name_is_case_insensitive(self):
@@ -268,6 +269,27 @@ class UploadLimits(unittest.TestCase):
                 self.assertTrue(stub.Upload(upload_requests("a.txt", b"new"), timeout=10).ok)
             with open(os.path.join(peer.dir, "a.txt"), "rb") as f:
                 self.assertEqual(f.read(), b"new")
+
+
+class UploadManifest(unittest.TestCase):
+    def test_upload_is_verifiable_at_once_while_the_hasher_is_busy(self):
+        # The hasher is kept busy with 4 GiB (sparse) when the upload lands, so its thread
+        # cannot be what attaches the upload's manifest: the upload must do it itself.
+        with Peer("BusyHasher") as peer, tempfile.TemporaryDirectory() as out, \
+                grpc.insecure_channel(f"127.0.0.1:{peer.grpc_port}") as ch:
+            with open(os.path.join(peer.dir, "big.bin"), "wb") as f:
+                f.truncate(4 << 30)
+            self.assertTrue(wait_until(lambda: metric(peer, "p2p_hash_bytes_total") > 0, timeout=30))
+            data = os.urandom(100000)
+            self.assertTrue(pb2_grpc.FileServiceStub(ch).Upload(upload_requests("up.bin", data),
+                                                                 timeout=30).ok)
+            listed = {f["name"]: f.get("sha256") for f in peer.get("/listado")[1]}
+            self.assertIsNone(listed["big.bin"], "the hasher finished first: the test proves nothing")
+            self.assertEqual(listed["up.bin"], hashlib.sha256(data).hexdigest())
+            r = subprocess.run([CLI_BIN, "get", "up.bin", "--from", f"127.0.0.1:{peer.grpc_port}",
+                                "-o", out], capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stderr), (0, ""))  # verified: no "not verified"
+            self.assertIn(hashlib.sha256(data).hexdigest(), r.stdout)
 
 
 class UploadToken(unittest.TestCase):
