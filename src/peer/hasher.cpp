@@ -64,6 +64,9 @@ void Hasher::stop() {
 }
 
 void Hasher::learned(const HashedFile& h) {
+  // Counted here: the upload also sets the manifest on the index entry it publishes, so a
+  // pass seldom takes it from learned_.
+  learned_files_.add();
   if (cache_) cache_->put(h.stamp, h.manifest);
   {
     std::lock_guard lock(learned_mu_);
@@ -123,7 +126,6 @@ asio::awaitable<bool> Hasher::pass() {
     if (!failed_.contains({f.name, f.mtime_ns})) to_read.push_back(&f);
   }
   cached_.add(ready.size() - learned);
-  learned_files_.add(learned);
   index_.set_manifests(ready);
   const bool progress = !ready.empty() || !to_read.empty();
   ready.clear();
@@ -209,10 +211,11 @@ void Hasher::write_metrics(metrics::Exposition& e) const {
            "Time spent reading and hashing files (wall clock, on the hasher's thread).");
   e.sample("p2p_hash_seconds_total", {},
            static_cast<double>(hash_ns_.load(std::memory_order_relaxed)) / 1e9);
-  e.family("p2p_hash_files_total", "counter",
-           "Files whose manifest was found: hashed (read), cached (from the hash cache, unread), "
-           "learned (from the upload that stored it, unread), failed (unreadable or changed "
-           "while read).");
+  e.family(
+      "p2p_hash_files_total", "counter",
+      "Files whose manifest was found: hashed (read), cached (from the hash cache, unread), "
+      "learned (handed over by the upload that stored it, unread), failed (unreadable or changed "
+      "while read).");
   e.sample("p2p_hash_files_total", {{"outcome", "hashed"}}, hashed_.value());
   e.sample("p2p_hash_files_total", {{"outcome", "cached"}}, cached_.value());
   e.sample("p2p_hash_files_total", {{"outcome", "learned"}}, learned_files_.value());
