@@ -64,8 +64,8 @@ void Hasher::stop() {
 }
 
 void Hasher::learned(const HashedFile& h) {
-  // Counted here: the upload also sets the manifest on the index entry it publishes, so a
-  // pass seldom takes it from learned_.
+  // Counted here, and not set on the index: the upload sets it on the entry it publishes
+  // once the file has its name, so a pass seldom takes it from learned_.
   learned_files_.add();
   if (cache_) cache_->put(h.stamp, h.manifest);
   {
@@ -73,8 +73,8 @@ void Hasher::learned(const HashedFile& h) {
     learned_.push_back(h);
     if (learned_.size() > kMaxLearned) learned_.erase(learned_.begin());
   }
-  index_.set_manifests({h});
-  // Persisted with the next pass, or at stop.
+  // Persisted with the next pass (which also attaches it to an entry already listed), or
+  // at stop.
   wake_.notify(true);
 }
 

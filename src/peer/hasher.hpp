@@ -37,9 +37,9 @@ class Hasher {
   void stop();
 
   // A manifest computed elsewhere for one version of a file (an upload hashes what it
-  // receives): kept in the cache and attached to the index entry, also to one the index
-  // only lists later (an upload tells it before the file appears under its name). Safe
-  // from any thread.
+  // receives, and tells it before the file appears under its name): kept in the cache, and
+  // attached by the next pass to an index entry of that version that has none (one the
+  // watcher listed before the upload set it). Safe from any thread.
   void learned(const HashedFile& h);
 
   uint64_t piece_size() const { return piece_size_; }

@@ -55,6 +55,7 @@ class Peer:
         self.as_nobody = as_nobody
         self.wrapper = list(wrapper)  # a program the peer runs under (e.g. deny_syscall)
         self.lines = []
+        self._reported = False  # a sanitizer report in `lines` failed a test already
         self.proc = None
         self.rest_port = self.grpc_port = None
 
@@ -135,8 +136,10 @@ class Peer:
         """Fails the test when the peer's log has an ASan or UBSan report (TSan's are kept by
         scripts/test): one at exit would otherwise go unseen by a test that checks no exit
         status. Once: the report is not raised again from a later stop()."""
+        if self._reported:
+            return
         i = next((i for i, line in enumerate(self.lines) if _SANITIZER_REPORT.search(line)), None)
-        if i is None or getattr(self, "_reported", False):
+        if i is None:
             return
         self._reported = True
         raise AssertionError(f"{self.name}: sanitizer report:\n" + "\n".join(self.lines[i:i + 60]))
